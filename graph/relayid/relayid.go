@@ -1,0 +1,69 @@
+// Package relayid marshals the GraphQL ID scalar. Ids inside Latchkey are integers,
+// unique across all tables (ent's global ids); clients see them as opaque strings.
+package relayid
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+)
+
+const prefix = "lk:"
+
+// Encode returns the opaque form of id.
+func Encode(id int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(prefix + strconv.Itoa(id)))
+}
+
+// ErrInvalid is returned for a string that is not an id Latchkey issued.
+var ErrInvalid = errors.New("not a valid id")
+
+// Decode returns the id behind an opaque string.
+func Decode(s string) (int, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+	if err != nil || !strings.HasPrefix(string(raw), prefix) {
+		return 0, ErrInvalid
+	}
+	id, err := strconv.Atoi(string(raw[len(prefix):]))
+	if err != nil || id <= 0 {
+		return 0, ErrInvalid
+	}
+	return id, nil
+}
+
+// MarshalID writes id as a GraphQL ID.
+func MarshalID(id int) graphql.Marshaler {
+	return graphql.WriterFunc(func(w io.Writer) {
+		_, _ = io.WriteString(w, strconv.Quote(Encode(id)))
+	})
+}
+
+// UnmarshalID reads a GraphQL ID.
+func UnmarshalID(v any) (int, error) {
+	s, ok := v.(string)
+	if !ok {
+		return 0, ErrInvalid
+	}
+	return Decode(s)
+}
+
+// MarshalJSON writes raw JSON (audit before/after) as a GraphQL JSON value.
+func MarshalJSON(v json.RawMessage) graphql.Marshaler {
+	return graphql.WriterFunc(func(w io.Writer) {
+		if len(v) == 0 {
+			_, _ = io.WriteString(w, "null")
+			return
+		}
+		_, _ = w.Write(v)
+	})
+}
+
+// UnmarshalJSON reads a GraphQL JSON value.
+func UnmarshalJSON(v any) (json.RawMessage, error) {
+	return json.Marshal(v)
+}

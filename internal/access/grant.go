@@ -1,0 +1,180 @@
+package access
+
+import (
+	"context"
+	"fmt"
+
+	gen "latchkey/ent"
+	"latchkey/ent/hierarchynode"
+	"latchkey/ent/right"
+	"latchkey/ent/schema/enums"
+	"latchkey/internal/problem"
+)
+
+// GrantInput names a grant by which of its fields are set (SPEC §6):
+// right alone is an application right; dataSetId (+ nodeId) alone is data-set
+// access; right + dataSetId or right + allDataSets is a company-specific right;
+// orgUnitId is organisation access; dashboardId is dashboard access.
+type GrantInput struct {
+	Right       *string
+	DataSetID   *int
+	NodeID      *int
+	AllDataSets *bool
+	OrgUnitID   *int
+	DashboardID *int
+}
+
+// Grant is a resolved grant target: the ids are checked to exist in the account.
+type Grant struct {
+	Kind        enums.GrantKind
+	RightID     int
+	DataSetID   int
+	NodeID      int
+	AllDataSets bool
+	OrgUnitID   int
+	DashboardID int
+	GroupID     int
+}
+
+// Key encodes the grant's kind and target in one string, unique per holder.
+func (g Grant) Key() string {
+	switch g.Kind {
+	case enums.GrantAppRight:
+		return fmt.Sprintf("R:%d", g.RightID)
+	case enums.GrantCompanyRight:
+		if g.AllDataSets {
+			return fmt.Sprintf("C:%d:*", g.RightID)
+		}
+		return fmt.Sprintf("C:%d:%d", g.RightID, g.DataSetID)
+	case enums.GrantDataSet:
+		if g.NodeID != 0 {
+			return fmt.Sprintf("D:%d:%d", g.DataSetID, g.NodeID)
+		}
+		return fmt.Sprintf("D:%d", g.DataSetID)
+	case enums.GrantOrgUnit:
+		return fmt.Sprintf("O:%d", g.OrgUnitID)
+	case enums.GrantDashboard:
+		return fmt.Sprintf("B:%d", g.DashboardID)
+	case enums.GrantViewableGroup:
+		return fmt.Sprintf("G:%d", g.GroupID)
+	}
+	return ""
+}
+
+// ResolveGrant reads in as a grant of one of the allowed kinds, checking that what it
+// names exists in the caller's account. field names the input for errors.
+func ResolveGrant(ctx context.Context, client *gen.Client, in GrantInput, field string, allowed ...enums.GrantKind) (Grant, error) {
+	all := in.AllDataSets != nil && *in.AllDataSets
+	var g Grant
+	switch {
+	case in.Right != nil && in.DataSetID == nil && !all && in.NodeID == nil && in.OrgUnitID == nil && in.DashboardID == nil:
+		g.Kind = enums.GrantAppRight
+	case in.Right != nil && (in.DataSetID != nil) != all && in.NodeID == nil && in.OrgUnitID == nil && in.DashboardID == nil:
+		g.Kind, g.AllDataSets = enums.GrantCompanyRight, all
+	case in.Right == nil && in.DataSetID != nil && !all && in.OrgUnitID == nil && in.DashboardID == nil:
+		g.Kind = enums.GrantDataSet
+	case in.Right == nil && in.DataSetID == nil && in.NodeID == nil && !all && in.OrgUnitID != nil && in.DashboardID == nil:
+		g.Kind = enums.GrantOrgUnit
+	case in.Right == nil && in.DataSetID == nil && in.NodeID == nil && !all && in.OrgUnitID == nil && in.DashboardID != nil:
+		g.Kind = enums.GrantDashboard
+	default:
+		return g, problem.BadInput(field, "set right; dataSetId (with nodeId); right with dataSetId or allDataSets; orgUnitId; or dashboardId")
+	}
+	if !kindAllowed(g.Kind, allowed) {
+		return g, problem.BadInput(field, "a %s grant is not allowed here", g.Kind)
+	}
+	var err error
+	if in.Right != nil {
+		if g.RightID, err = client.Right.Query().Where(right.Key(*in.Right)).OnlyID(ctx); err != nil {
+			return g, notFound(err, field+".right", "right "+*in.Right)
+		}
+	}
+	if in.DataSetID != nil {
+		g.DataSetID = *in.DataSetID
+		if err := exists(ctx, client, gen.TypeDataSet, g.DataSetID, field+".dataSetId", "data set"); err != nil {
+			return g, err
+		}
+	}
+	if in.NodeID != nil {
+		g.NodeID = *in.NodeID
+		ok, err := client.HierarchyNode.Query().
+			Where(hierarchynode.ID(g.NodeID), hierarchynode.DataSetID(g.DataSetID)).Exist(ctx)
+		if err != nil {
+			return g, err
+		}
+		if !ok {
+			return g, problem.Missing(field+".nodeId", "hierarchy node in that data set")
+		}
+	}
+	if in.OrgUnitID != nil {
+		g.OrgUnitID = *in.OrgUnitID
+		if err := exists(ctx, client, gen.TypeOrgUnit, g.OrgUnitID, field+".orgUnitId", "organisation unit"); err != nil {
+			return g, err
+		}
+	}
+	if in.DashboardID != nil {
+		g.DashboardID = *in.DashboardID
+		if err := exists(ctx, client, gen.TypeDashboard, g.DashboardID, field+".dashboardId", "dashboard"); err != nil {
+			return g, err
+		}
+	}
+	return g, nil
+}
+
+func kindAllowed(k enums.GrantKind, allowed []enums.GrantKind) bool {
+	if len(allowed) == 0 {
+		return true
+	}
+	for _, a := range allowed {
+		if a == k {
+			return true
+		}
+	}
+	return false
+}
+
+// exists checks that a record of type typ and id is in the caller's account.
+func exists(ctx context.Context, client *gen.Client, typ string, id int, field, what string) error {
+	n, err := client.CountByIDs(ctx, typ, []int{id})
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return problem.Missing(field, what)
+	}
+	return nil
+}
+
+// existAll checks that every id is a record of type typ in the caller's account.
+func existAll(ctx context.Context, client *gen.Client, typ string, ids []int, field, what string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	n, err := client.CountByIDs(ctx, typ, dedupe(ids))
+	if err != nil {
+		return err
+	}
+	if n != len(dedupe(ids)) {
+		return problem.Missing(field, "one or more "+what)
+	}
+	return nil
+}
+
+func notFound(err error, field, what string) error {
+	if gen.IsNotFound(err) {
+		return problem.Missing(field, what)
+	}
+	return err
+}
+
+func dedupe(ids []int) []int {
+	seen := make(map[int]bool, len(ids))
+	out := make([]int, 0, len(ids))
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}

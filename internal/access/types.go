@@ -1,0 +1,127 @@
+package access
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	gen "latchkey/ent"
+	"latchkey/ent/schema/enums"
+	"latchkey/ent/usertypegrant"
+)
+
+// CreateUserTypeInput defines a user type: its flags, roles and grants.
+type CreateUserTypeInput struct {
+	Name        string
+	Description *string
+	ReadOnly    *bool
+	RoleIDs     []int
+	Grants      []GrantInput
+}
+
+// typeGrantKinds are what a user type can hold besides roles (SPEC §1).
+var typeGrantKinds = []enums.GrantKind{enums.GrantDataSet, enums.GrantOrgUnit, enums.GrantCompanyRight}
+
+func CreateUserType(ctx context.Context, client *gen.Client, in CreateUserTypeInput) (*gen.UserType, error) {
+	if err := existAll(ctx, client, gen.TypeRole, in.RoleIDs, "roleIds", "roles"); err != nil {
+		return nil, err
+	}
+	grants, err := resolveTypeGrants(ctx, client, in.Grants)
+	if err != nil {
+		return nil, err
+	}
+	t, err := client.UserType.Create().SetName(strings.TrimSpace(in.Name)).SetNillableDescription(in.Description).
+		SetNillableReadOnly(in.ReadOnly).AddRoleIDs(dedupe(in.RoleIDs)...).Save(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return t, addTypeGrants(ctx, client, t.ID, grants)
+}
+
+// UpdateUserTypeInput changes a user type. RoleIDs and Grants, when given, replace
+// what the type holds; every linked user sees the change at once (SPEC §2.2).
+type UpdateUserTypeInput struct {
+	ID          int
+	Name        *string
+	Description *string
+	ReadOnly    *bool
+	RoleIDs     []int
+	Grants      []GrantInput
+}
+
+func UpdateUserType(ctx context.Context, client *gen.Client, in UpdateUserTypeInput) (*gen.UserType, error) {
+	t, err := client.UserType.Get(ctx, in.ID)
+	if err != nil {
+		return nil, notFound(err, "id", "user type")
+	}
+	u := client.UserType.UpdateOne(t).SetNillableDescription(in.Description).SetNillableReadOnly(in.ReadOnly)
+	if in.Name != nil {
+		u.SetName(strings.TrimSpace(*in.Name))
+	}
+	if in.RoleIDs != nil {
+		if err := existAll(ctx, client, gen.TypeRole, in.RoleIDs, "roleIds", "roles"); err != nil {
+			return nil, err
+		}
+		u.ClearRoles().AddRoleIDs(dedupe(in.RoleIDs)...)
+	}
+	if t, err = u.Save(ctx); err != nil {
+		return nil, err
+	}
+	if in.Grants != nil {
+		grants, err := resolveTypeGrants(ctx, client, in.Grants)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := client.UserTypeGrant.Delete().Where(usertypegrant.UserTypeID(t.ID)).Exec(ctx); err != nil {
+			return nil, err
+		}
+		if err := addTypeGrants(ctx, client, t.ID, grants); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// DeleteUserType removes a type and its links; linked users lose exactly what it
+// granted, since a type's grants were never copied to them (SPEC §2.2).
+func DeleteUserType(ctx context.Context, client *gen.Client, id int) error {
+	err := client.UserType.DeleteOneID(id).Exec(ctx)
+	return notFound(err, "id", "user type")
+}
+
+func resolveTypeGrants(ctx context.Context, client *gen.Client, in []GrantInput) ([]Grant, error) {
+	out := make([]Grant, 0, len(in))
+	seen := map[string]bool{}
+	for i, gi := range in {
+		g, err := ResolveGrant(ctx, client, gi, fmt.Sprintf("grants[%d]", i), typeGrantKinds...)
+		if err != nil {
+			return nil, err
+		}
+		if !seen[g.Key()] {
+			seen[g.Key()] = true
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+func addTypeGrants(ctx context.Context, client *gen.Client, typeID int, grants []Grant) error {
+	if len(grants) == 0 {
+		return nil
+	}
+	builders := make([]*gen.UserTypeGrantCreate, len(grants))
+	for i, g := range grants {
+		builders[i] = client.UserTypeGrant.Create().SetUserTypeID(typeID).SetKind(g.Kind).
+			SetGrantKey(g.Key()).SetAllDataSets(g.AllDataSets).
+			SetNillableRightID(nonZero(g.RightID)).SetNillableDataSetID(nonZero(g.DataSetID)).
+			SetNillableNodeID(nonZero(g.NodeID)).SetNillableOrgUnitID(nonZero(g.OrgUnitID))
+	}
+	return client.UserTypeGrant.CreateBulk(builders...).Exec(ctx)
+}
+
+func nonZero(id int) *int {
+	if id == 0 {
+		return nil
+	}
+	return &id
+}

@@ -1,0 +1,296 @@
+package admin
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"io"
+	"strings"
+
+	gen "latchkey/ent"
+	"latchkey/ent/computer"
+	"latchkey/ent/group"
+	"latchkey/ent/user"
+	"latchkey/internal/problem"
+)
+
+// CreateGroupInput creates a group, optionally with members.
+type CreateGroupInput struct {
+	Name        string
+	Description *string
+	UserIDs     []int
+	ComputerIDs []int
+}
+
+func CreateGroup(ctx context.Context, client *gen.Client, in CreateGroupInput) (*gen.Group, error) {
+	if err := membersExist(ctx, client, in.UserIDs, in.ComputerIDs); err != nil {
+		return nil, err
+	}
+	return client.Group.Create().SetName(strings.TrimSpace(in.Name)).SetNillableDescription(in.Description).
+		AddUserIDs(dedupe(in.UserIDs)...).AddComputerIDs(dedupe(in.ComputerIDs)...).Save(ctx)
+}
+
+// UpdateGroupInput renames or describes a group.
+type UpdateGroupInput struct {
+	ID          int
+	Name        *string
+	Description *string
+}
+
+func UpdateGroup(ctx context.Context, client *gen.Client, in UpdateGroupInput) (*gen.Group, error) {
+	u := client.Group.UpdateOneID(in.ID).SetNillableDescription(in.Description)
+	if in.Name != nil {
+		u.SetName(strings.TrimSpace(*in.Name))
+	}
+	g, err := u.Save(ctx)
+	return g, notFound(err, "id", "group")
+}
+
+// DeleteGroup deletes a group; its members stay, and viewable-group grants of it go.
+func DeleteGroup(ctx context.Context, client *gen.Client, id int) error {
+	return notFound(client.Group.DeleteOneID(id).Exec(ctx), "id", "group")
+}
+
+// GroupMembersInput names a group and users and computers to add or remove.
+type GroupMembersInput struct {
+	GroupID     int
+	UserIDs     []int
+	ComputerIDs []int
+}
+
+// AddGroupMembers adds members; ones already in the group stay as they are.
+func AddGroupMembers(ctx context.Context, client *gen.Client, in GroupMembersInput) (*gen.Group, error) {
+	if err := membersExist(ctx, client, in.UserIDs, in.ComputerIDs); err != nil {
+		return nil, err
+	}
+	users, computers, err := currentMembers(ctx, client, in.GroupID)
+	if err != nil {
+		return nil, err
+	}
+	g, err := client.Group.UpdateOneID(in.GroupID).
+		AddUserIDs(missing(in.UserIDs, users)...).AddComputerIDs(missing(in.ComputerIDs, computers)...).Save(ctx)
+	return g, notFound(err, "groupId", "group")
+}
+
+// RemoveGroupMembers removes members; ids that are not members are ignored.
+func RemoveGroupMembers(ctx context.Context, client *gen.Client, in GroupMembersInput) (*gen.Group, error) {
+	g, err := client.Group.UpdateOneID(in.GroupID).
+		RemoveUserIDs(dedupe(in.UserIDs)...).RemoveComputerIDs(dedupe(in.ComputerIDs)...).Save(ctx)
+	return g, notFound(err, "groupId", "group")
+}
+
+func membersExist(ctx context.Context, client *gen.Client, userIDs, computerIDs []int) error {
+	if err := existAll(ctx, client, gen.TypeUser, userIDs, "userIds", "users"); err != nil {
+		return err
+	}
+	return existAll(ctx, client, gen.TypeComputer, computerIDs, "computerIds", "computers")
+}
+
+func currentMembers(ctx context.Context, client *gen.Client, groupID int) (users, computers map[int]bool, err error) {
+	g, err := client.Group.Query().Where(group.ID(groupID)).
+		WithUsers(func(q *gen.UserQuery) { q.Select(user.FieldID) }).
+		WithComputers(func(q *gen.ComputerQuery) { q.Select(computer.FieldID) }).Only(ctx)
+	if err != nil {
+		return nil, nil, notFound(err, "groupId", "group")
+	}
+	users, computers = map[int]bool{}, map[int]bool{}
+	for _, u := range g.Edges.Users {
+		users[u.ID] = true
+	}
+	for _, c := range g.Edges.Computers {
+		computers[c.ID] = true
+	}
+	return users, computers, nil
+}
+
+func missing(ids []int, have map[int]bool) []int {
+	var out []int
+	for _, id := range dedupe(ids) {
+		if !have[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func existAll(ctx context.Context, client *gen.Client, typ string, ids []int, field, what string) error {
+	ids = dedupe(ids)
+	if len(ids) == 0 {
+		return nil
+	}
+	n, err := client.CountByIDs(ctx, typ, ids)
+	if err != nil {
+		return err
+	}
+	if n != len(ids) {
+		return problem.Missing(field, "one or more "+what)
+	}
+	return nil
+}
+
+// ImportGroupCsvInput is a CSV upload of groups (ActivTrak's "upload a group from a
+// .csv file"): a header row naming a group column ("group" or "name") and member
+// columns ("user"/"userName" and/or "computer"), then one member per row.
+type ImportGroupCsvInput struct {
+	Csv string
+}
+
+// GroupImport says what an import did.
+type GroupImport struct {
+	Groups        []*gen.Group
+	CreatedGroups int
+	AddedMembers  int
+}
+
+// ImportGroupCsv creates the groups a CSV names that do not exist yet (source CSV)
+// and adds the listed members to each; members already present stay. An unknown
+// user or computer fails the whole import, naming its line.
+func ImportGroupCsv(ctx context.Context, client *gen.Client, in ImportGroupCsvInput) (*GroupImport, error) {
+	rows, err := parseGroupCsv(in.Csv)
+	if err != nil {
+		return nil, err
+	}
+	var order []string
+	wanted := map[string]*csvGroup{}
+	var userNames, computerNames []string
+	for _, r := range rows {
+		g := wanted[r.group]
+		if g == nil {
+			g = &csvGroup{}
+			wanted[r.group] = g
+			order = append(order, r.group)
+		}
+		if r.user != "" {
+			g.users = append(g.users, r)
+			userNames = append(userNames, strings.ToLower(r.user))
+		}
+		if r.computer != "" {
+			g.computers = append(g.computers, r)
+			computerNames = append(computerNames, r.computer)
+		}
+	}
+	users, err := client.User.Query().Where(user.UserNameKeyIn(userNames...)).Select(user.FieldID, user.FieldUserNameKey).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	userID := make(map[string]int, len(users))
+	for _, u := range users {
+		userID[u.UserNameKey] = u.ID
+	}
+	computers, err := client.Computer.Query().Where(computer.NameIn(computerNames...)).Select(computer.FieldID, computer.FieldName).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	computerID := make(map[string]int, len(computers))
+	for _, c := range computers {
+		computerID[c.Name] = c.ID
+	}
+	existing, err := client.Group.Query().Where(group.NameIn(order...)).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byName := make(map[string]*gen.Group, len(existing))
+	for _, g := range existing {
+		byName[g.Name] = g
+	}
+	out := &GroupImport{}
+	for _, name := range order {
+		want := wanted[name]
+		var uids, cids []int
+		for _, r := range want.users {
+			id, ok := userID[strings.ToLower(r.user)]
+			if !ok {
+				return nil, problem.BadInput("csv", "line %d: no user with userName %q", r.line, r.user)
+			}
+			uids = append(uids, id)
+		}
+		for _, r := range want.computers {
+			id, ok := computerID[r.computer]
+			if !ok {
+				return nil, problem.BadInput("csv", "line %d: no computer named %q", r.line, r.computer)
+			}
+			cids = append(cids, id)
+		}
+		g := byName[name]
+		if g == nil {
+			if g, err = client.Group.Create().SetName(name).SetSource(group.SourceCSV).Save(ctx); err != nil {
+				return nil, err
+			}
+			out.CreatedGroups++
+		}
+		haveUsers, haveComputers, err := currentMembers(ctx, client, g.ID)
+		if err != nil {
+			return nil, err
+		}
+		addU, addC := missing(uids, haveUsers), missing(cids, haveComputers)
+		if len(addU)+len(addC) > 0 {
+			if g, err = client.Group.UpdateOne(g).AddUserIDs(addU...).AddComputerIDs(addC...).Save(ctx); err != nil {
+				return nil, err
+			}
+		}
+		out.AddedMembers += len(addU) + len(addC)
+		out.Groups = append(out.Groups, g)
+	}
+	return out, nil
+}
+
+type csvRow struct {
+	line                  int
+	group, user, computer string
+}
+
+type csvGroup struct{ users, computers []csvRow }
+
+func parseGroupCsv(text string) ([]csvRow, error) {
+	r := csv.NewReader(strings.NewReader(text))
+	r.FieldsPerRecord = -1
+	r.TrimLeadingSpace = true
+	header, err := r.Read()
+	if err != nil {
+		return nil, problem.BadInput("csv", "the CSV is empty or unreadable")
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		switch strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))) {
+		case "group", "name", "group name", "groupname":
+			col["group"] = i
+		case "user", "username", "user name", "user id", "userid":
+			col["user"] = i
+		case "computer", "computer name", "computername":
+			col["computer"] = i
+		}
+	}
+	if _, ok := col["group"]; !ok {
+		return nil, problem.BadInput("csv", "the header must name a group column (group or name)")
+	}
+	cell := func(rec []string, name string) string {
+		i, ok := col[name]
+		if !ok || i >= len(rec) {
+			return ""
+		}
+		return strings.TrimSpace(rec[i])
+	}
+	var rows []csvRow
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		line, _ := r.FieldPos(0)
+		if err != nil {
+			return nil, problem.BadInput("csv", "line %d: %v", line, err)
+		}
+		row := csvRow{line: line, group: cell(rec, "group"), user: cell(rec, "user"), computer: cell(rec, "computer")}
+		if row.group == "" && row.user == "" && row.computer == "" {
+			continue
+		}
+		if row.group == "" {
+			return nil, problem.BadInput("csv", "line %d: the group name is empty", line)
+		}
+		rows = append(rows, row)
+	}
+	if len(rows) == 0 {
+		return nil, problem.BadInput("csv", "the CSV lists no groups")
+	}
+	return rows, nil
+}

@@ -1,0 +1,124 @@
+// Package app is Latchkey's command line, configuration and HTTP wiring. server.go
+// calls Main; everything the process does starts here.
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v3"
+
+	"latchkey/graph"
+)
+
+// Config is every setting; each flag has an environment twin (SPEC §6).
+type Config struct {
+	Addr            string
+	Database        string
+	LogLevel        string
+	LogFormat       string
+	SigningKeyFile  string
+	Issuer          string
+	Audience        string
+	TokenTTL        time.Duration
+	MaxBodyBytes    int64
+	ShutdownTimeout time.Duration
+	Limits          graph.Limits
+}
+
+// Main runs the command line with args (without the program name) and returns the
+// process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg := &Config{}
+	cmd := command(cfg, stdout)
+	if err := cmd.Run(ctx, append([]string{"latchkey"}, args...)); err != nil {
+		fmt.Fprintln(stderr, "latchkey:", err)
+		return 1
+	}
+	return 0
+}
+
+// databaseFlags are the settings every command that touches the database shares.
+func databaseFlags(cfg *Config) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "database", Usage: "database URL: sqlite:///path/file.db or mysql://user:password@host:port/dbname (default: SQLite at ./data/latchkey.db)",
+			Sources: cli.EnvVars("LATCHKEY_DATABASE"), Destination: &cfg.Database},
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error",
+			Sources: cli.EnvVars("LATCHKEY_LOG_LEVEL"), Destination: &cfg.LogLevel},
+		&cli.StringFlag{Name: "log-format", Value: "json", Usage: "json or text",
+			Sources: cli.EnvVars("LATCHKEY_LOG_FORMAT"), Destination: &cfg.LogFormat},
+		&cli.StringFlag{Name: "signing-key-file", Usage: "PEM private key (Ed25519 or RSA) to sign tokens with (default: a key generated and kept in the database)",
+			Sources: cli.EnvVars("LATCHKEY_SIGNING_KEY_FILE"), Destination: &cfg.SigningKeyFile},
+		&cli.StringFlag{Name: "issuer", Value: "latchkey", Usage: "iss of the tokens Latchkey issues",
+			Sources: cli.EnvVars("LATCHKEY_ISSUER"), Destination: &cfg.Issuer},
+		&cli.StringFlag{Name: "audience", Value: "latchkey", Usage: "aud of the tokens Latchkey issues and accepts",
+			Sources: cli.EnvVars("LATCHKEY_AUDIENCE"), Destination: &cfg.Audience},
+		&cli.DurationFlag{Name: "token-ttl", Value: 15 * time.Minute, Usage: "lifetime of access tokens",
+			Sources: cli.EnvVars("LATCHKEY_TOKEN_TTL"), Destination: &cfg.TokenTTL},
+	}
+}
+
+func serveFlags(cfg *Config) []cli.Flag {
+	return append(databaseFlags(cfg),
+		&cli.StringFlag{Name: "addr", Value: ":8080", Usage: "address to listen on",
+			Sources: cli.EnvVars("LATCHKEY_ADDR"), Destination: &cfg.Addr},
+		&cli.Int64Flag{Name: "max-body-bytes", Value: 4 << 20, Usage: "largest request body accepted",
+			Sources: cli.EnvVars("LATCHKEY_MAX_BODY_BYTES"), Destination: &cfg.MaxBodyBytes},
+		&cli.DurationFlag{Name: "shutdown-timeout", Value: 20 * time.Second, Usage: "how long in-flight requests may finish on SIGTERM",
+			Sources: cli.EnvVars("LATCHKEY_SHUTDOWN_TIMEOUT"), Destination: &cfg.ShutdownTimeout},
+		&cli.IntFlag{Name: "max-page-size", Value: graph.DefaultLimits.MaxPageSize, Usage: "largest page (first/last) of a connection; also the page given when neither is set",
+			Sources: cli.EnvVars("LATCHKEY_MAX_PAGE_SIZE"), Destination: &cfg.Limits.MaxPageSize},
+		&cli.IntFlag{Name: "max-complexity", Value: graph.DefaultLimits.MaxComplexity, Usage: "largest GraphQL query cost (connections count times their page size)",
+			Sources: cli.EnvVars("LATCHKEY_MAX_COMPLEXITY"), Destination: &cfg.Limits.MaxComplexity},
+		&cli.IntFlag{Name: "max-depth", Value: graph.DefaultLimits.MaxDepth, Usage: "deepest GraphQL selection nesting",
+			Sources: cli.EnvVars("LATCHKEY_MAX_DEPTH"), Destination: &cfg.Limits.MaxDepth},
+	)
+}
+
+func command(cfg *Config, stdout io.Writer) *cli.Command {
+	var bootstrap bootstrapArgs
+	var token tokenArgs
+	serve := func(ctx context.Context, _ *cli.Command) error { return Serve(ctx, *cfg) }
+	return &cli.Command{
+		Name:   "latchkey",
+		Usage:  "user administration and access rights server",
+		Flags:  serveFlags(cfg),
+		Action: serve,
+		Commands: []*cli.Command{
+			{Name: "serve", Usage: "serve the GraphQL, SCIM and HTTP endpoints (the default)", Flags: serveFlags(cfg), Action: serve},
+			{Name: "migrate", Usage: "bring the database schema up to date and exit", Flags: databaseFlags(cfg),
+				Action: func(ctx context.Context, _ *cli.Command) error { return Migrate(ctx, *cfg, stdout) }},
+			{Name: "bootstrap", Usage: "create an account with its first Admin and print its credentials as JSON",
+				Flags: append(databaseFlags(cfg),
+					&cli.StringFlag{Name: "account", Required: true, Usage: "name of the account to create", Destination: &bootstrap.Account},
+					&cli.StringFlag{Name: "email", Required: true, Usage: "email of the first Admin (also their userName)", Destination: &bootstrap.Email},
+					&cli.StringFlag{Name: "password", Usage: "the Admin's password (default: none; they log in by token or invitation)", Destination: &bootstrap.Password},
+				),
+				Action: func(ctx context.Context, _ *cli.Command) error { return Bootstrap(ctx, *cfg, bootstrap, stdout) }},
+			{Name: "token", Usage: "print a fresh access token for a user (an operator's tool)",
+				Flags: append(databaseFlags(cfg),
+					&cli.StringFlag{Name: "account", Required: true, Usage: "account name", Destination: &token.Account},
+					&cli.StringFlag{Name: "email", Required: true, Usage: "the user's email", Destination: &token.Email},
+				),
+				Action: func(ctx context.Context, _ *cli.Command) error { return Token(ctx, *cfg, token, stdout) }},
+		},
+	}
+}
+
+// newLogger writes structured logs to stderr.
+func newLogger(cfg Config) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(strings.ToUpper(cfg.LogLevel))); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}

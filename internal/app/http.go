@@ -1,0 +1,236 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"latchkey/graph"
+	"latchkey/internal/auth"
+	"latchkey/internal/store"
+	"latchkey/internal/viewer"
+)
+
+// Server is the wired HTTP application over one store.
+type Server struct {
+	Handler http.Handler
+	Auth    *auth.Service
+	Keys    *auth.Keys
+}
+
+// NewServer wires every endpoint of SPEC §6 over st.
+func NewServer(cfg Config, st *store.Store, log *slog.Logger) *Server {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 4 << 20
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewDBStatsCollector(st.DB, "latchkey"))
+
+	keys, authn := newAuth(cfg, st, log)
+	gql := graph.NewHandler(st.Client, graph.Config{Limits: cfg.Limits, Logger: log, Registerer: reg})
+
+	mux := http.NewServeMux()
+	mux.Handle("/query", authn.Middleware(gql))
+	mux.Handle("GET /{$}", graph.GraphiQL("/query"))
+	mux.Handle("/.well-known/jwks.json", keys.JWKSHandler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := st.Ping(ctx); err != nil {
+			log.WarnContext(ctx, "not ready", "error", err.Error())
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("database unavailable\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+
+	return &Server{Handler: withRequestID(withAccessLog(log, withMetrics(reg, mux, withBodyLimit(cfg.MaxBodyBytes, mux)))), Auth: authn, Keys: keys}
+}
+
+func newAuth(cfg Config, st *store.Store, log *slog.Logger) (*auth.Keys, *auth.Service) {
+	var keyOpts []auth.KeyOption
+	if cfg.SigningKeyFile != "" {
+		keyOpts = append(keyOpts, auth.WithKeyFile(cfg.SigningKeyFile))
+	}
+	keyOpts = append(keyOpts, auth.WithKeyLogger(log))
+	keys := auth.NewKeys(st.Client, keyOpts...)
+	opts := []auth.Option{auth.WithLogger(log)}
+	if cfg.Issuer != "" {
+		opts = append(opts, auth.WithIssuer(cfg.Issuer))
+	}
+	if cfg.Audience != "" {
+		opts = append(opts, auth.WithAudience(cfg.Audience))
+	}
+	if cfg.TokenTTL > 0 {
+		opts = append(opts, auth.WithTTL(cfg.TokenTTL))
+	}
+	return keys, auth.NewService(st.Client, keys, opts...)
+}
+
+// Serve runs the server until ctx ends or the process gets SIGINT or SIGTERM, then
+// lets in-flight requests finish.
+func Serve(ctx context.Context, cfg Config) error {
+	log := newLogger(cfg)
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	st, err := openMigrated(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	app := NewServer(cfg, st, log)
+	if err := app.Keys.Ensure(ctx); err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Addr:              cfg.Addr,
+		Handler:           app.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("serving", "addr", cfg.Addr, "graphiql", "http://localhost"+portOf(cfg.Addr)+"/")
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	timeout := cfg.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 20 * time.Second
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func portOf(addr string) string {
+	if _, port, err := net.SplitHostPort(addr); err == nil {
+		return ":" + port
+	}
+	return addr
+}
+
+// withRequestID gives every request an id (the caller's X-Request-Id when sane),
+// echoed in the response and carried in the context for logs and the audit log.
+func withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if id == "" || len(id) > 100 {
+			var b [12]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(viewer.WithRequestID(r.Context(), id)))
+	})
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += n
+	return n, err
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func withAccessLog(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		log.InfoContext(r.Context(), "request",
+			"method", r.Method, "path", r.URL.Path, "status", rec.status, "bytes", rec.bytes,
+			"duration_ms", float64(time.Since(start).Microseconds())/1000,
+			"request_id", viewer.RequestID(r.Context()), "remote", r.RemoteAddr)
+	})
+}
+
+// withMetrics counts requests and their latency by route pattern (never by raw path,
+// which would make unbounded label values).
+func withMetrics(reg prometheus.Registerer, mux *http.ServeMux, next http.Handler) http.Handler {
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "latchkey_http_requests_total", Help: "HTTP requests by route, method and status.",
+	}, []string{"route", "method", "status"})
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "latchkey_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+	}, []string{"route"})
+	reg.MustRegister(requests, latency)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		_, route := mux.Handler(r)
+		if route == "" {
+			route = "unmatched"
+		}
+		status := rec.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
+		latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}
+
+// withBodyLimit refuses request bodies over max bytes.
+func withBodyLimit(max int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > max {
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, max)
+		next.ServeHTTP(w, r)
+	})
+}

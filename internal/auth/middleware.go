@@ -1,0 +1,113 @@
+package auth
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"latchkey/ent"
+	"latchkey/ent/user"
+	"latchkey/internal/problem"
+	"latchkey/internal/viewer"
+)
+
+// BearerToken returns the token of an "Authorization: Bearer <token>" header.
+// The scheme is case-insensitive (RFC 7235); anything else is not a bearer token.
+func BearerToken(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	if token == "" || strings.ContainsAny(token, " \t") {
+		return "", false
+	}
+	return token, true
+}
+
+// Middleware authenticates every request by its bearer token and runs next as
+// the token's user. A missing or bad token, or a user who is gone, inactive or
+// suspended, gets 401 with a GraphQL-shaped error; the reason is logged.
+func (s *Service) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v, err := s.authenticate(r)
+		if err != nil {
+			s.refuse(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(viewer.NewContext(r.Context(), v)))
+	})
+}
+
+// authenticate returns the viewer for r's bearer token, or why there is none.
+func (s *Service) authenticate(r *http.Request) (*viewer.Viewer, error) {
+	if r.Header.Get("Authorization") == "" {
+		return nil, problem.New(problem.Unauthenticated, "", "missing bearer token")
+	}
+	token, ok := BearerToken(r)
+	if !ok {
+		return nil, problem.New(problem.Unauthenticated, "", "malformed Authorization header: want Bearer <token>")
+	}
+	ctx := r.Context()
+	sub, err := s.Verify(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.client.User.Query().
+		Where(user.ID(sub.UserID)).
+		Only(viewer.System(ctx, sub.AccountID, "auth"))
+	switch {
+	case ent.IsNotFound(err):
+		return nil, problem.New(problem.Unauthenticated, "", "user not found")
+	case err != nil:
+		return nil, err
+	case !u.Active:
+		return nil, problem.New(problem.Unauthenticated, "", "user is inactive")
+	case u.Status == user.StatusSUSPENDED:
+		return nil, problem.New(problem.Unauthenticated, "", "user is suspended")
+	}
+	return &viewer.Viewer{
+		AccountID: sub.AccountID,
+		Kind:      viewer.KindUser,
+		ActorID:   u.ID,
+		Actor:     "user:" + u.UserName,
+	}, nil
+}
+
+// refuse answers 401 for a bad credential, and 500 when the server itself could
+// not check it (the store is down): a client must not drop a good token for that.
+func (s *Service) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	status, code, msg := http.StatusUnauthorized, problem.Unauthenticated, ""
+	if pe, ok := errors.AsType[*problem.Error](err); ok && pe.Code == problem.Unauthenticated {
+		msg = pe.Message
+		s.log().InfoContext(r.Context(), "authentication refused",
+			"reason", msg, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+		w.Header().Set("WWW-Authenticate", "Bearer")
+	} else {
+		status, code, msg = http.StatusInternalServerError, problem.Internal, "internal error"
+		s.log().ErrorContext(r.Context(), "authentication failed", "err", err,
+			"method", r.Method, "path", r.URL.Path)
+	}
+	type extensions struct {
+		Code problem.Code `json:"code"`
+	}
+	type gqlError struct {
+		Message    string     `json:"message"`
+		Extensions extensions `json:"extensions"`
+	}
+	body, _ := json.Marshal(struct {
+		Errors []gqlError `json:"errors"`
+	}{[]gqlError{{Message: msg, Extensions: extensions{Code: code}}}})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.logger != nil {
+		return s.logger
+	}
+	return slog.Default()
+}

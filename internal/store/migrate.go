@@ -1,0 +1,82 @@
+package store
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"entgo.io/ent/dialect"
+	"entgo.io/ent/dialect/sql/schema"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"latchkey/ent/migrate"
+)
+
+// MySQLMigrationsDir is where the versioned MySQL migrations live, relative to
+// this package; see migrations/README.md.
+const MySQLMigrationsDir = "migrations/mysql"
+
+//go:embed migrations/mysql/*.sql
+var mysqlMigrations embed.FS
+
+// MySQLMigrations returns the embedded goose migration files.
+func MySQLMigrations() fs.FS {
+	sub, err := fs.Sub(mysqlMigrations, MySQLMigrationsDir)
+	if err != nil {
+		panic(err) // the path is a constant checked by go:embed
+	}
+	return sub
+}
+
+// Migrate brings the schema up to date. SQLite follows the ent schema directly;
+// MySQL only ever runs the committed versioned migrations, so production
+// schema changes are reviewed SQL.
+func (s *Store) Migrate(ctx context.Context) error {
+	switch s.Dialect {
+	case dialect.SQLite:
+		// Dropping indexes keeps removed unique constraints from rejecting
+		// writes; columns are never dropped automatically, as that loses data.
+		err := migrate.NewSchema(s.raw).Create(ctx, schema.WithDropIndex(true))
+		if err != nil {
+			return fmt.Errorf("store: migrating sqlite: %w", err)
+		}
+		return nil
+	case dialect.MySQL:
+		return s.migrateMySQL(ctx)
+	default:
+		return fmt.Errorf("store: no migrations for dialect %q", s.Dialect)
+	}
+}
+
+func (s *Store) migrateMySQL(ctx context.Context) error {
+	// Replicas may start together; a lock row in the database (unlike
+	// GET_LOCK, it works the same on TiDB and Vitess) lets one of them migrate
+	// while the others wait.
+	locker, err := lock.NewMySQLTableLocker(
+		lock.WithTableLockTimeout(time.Second, 600),
+		lock.WithTableLogger(s.logger),
+	)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectMySQL, s.DB, MySQLMigrations(),
+		goose.WithLocker(locker),
+		goose.WithSlog(s.logger),
+		goose.WithDisableGlobalRegistry(true),
+	)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("store: migrating mysql: %w", err)
+	}
+	for _, r := range results {
+		s.logger.InfoContext(ctx, "applied migration",
+			"version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
+	}
+	return nil
+}
