@@ -151,7 +151,12 @@ func capPageSize(max int) graphql.FieldMiddleware {
 
 // nameOperation puts the root field being served in the context, for the audit log.
 func nameOperation(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
-	return next(viewer.WithOperation(ctx, graphql.GetRootFieldContext(ctx).Object+"."+graphql.GetRootFieldContext(ctx).Field.Name))
+	op := graphql.GetOperationContext(ctx).Operation
+	name := graphql.GetRootFieldContext(ctx).Field.Name
+	if op != nil {
+		name = string(op.Operation) + " " + name
+	}
+	return next(viewer.WithOperation(ctx, name))
 }
 
 // depthLimit refuses queries nested deeper than max.
@@ -204,6 +209,9 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		var gqlErr *gqlerror.Error
 		if errors.As(err, &gqlErr) && gqlErr.Err == nil {
+			if code, _ := gqlErr.Extensions["code"].(string); code == string(problem.NotFound) {
+				gqlErr.Message = "not found" // entgql's message names the internal id
+			}
 			return gqlErr // produced by gqlgen itself (parse, validation)
 		}
 		p := problem.From(err)
@@ -238,7 +246,13 @@ func inputErrors(ctx context.Context, next graphql.ResponseHandler) *graphql.Res
 			continue
 		}
 		field := ""
-		if m := requiredField.FindStringSubmatch(e.Message); m != nil {
+		if len(e.Path) > 1 && e.Path[0] == ast.PathName("variable") {
+			for _, p := range e.Path[1:] {
+				if name, ok := p.(ast.PathName); ok {
+					field = string(name)
+				}
+			}
+		} else if m := requiredField.FindStringSubmatch(e.Message); m != nil {
 			field = m[1]
 		} else if m := variablePath.FindStringSubmatch(e.Message); m != nil && m[1] != "" {
 			parts := strings.Split(strings.TrimPrefix(m[1], "."), ".")

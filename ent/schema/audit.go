@@ -21,7 +21,8 @@ type AuditEvent struct{ ent.Schema }
 func (AuditEvent) Fields() []ent.Field {
 	return []ent.Field{
 		field.Enum("actor_kind").Values("USER", "SERVICE", "SCIM", "SYSTEM").Immutable(),
-		field.Int("actor_id").Optional().Nillable().Immutable(),
+		field.Int("actor_id").Optional().Nillable().Immutable().
+			Annotations(entgql.Type("ID")),
 		field.String("actor").MaxLen(300).Immutable().
 			Annotations(entgql.OrderField("ACTOR")),
 		// operation is the API call that caused the change (a GraphQL field, a SCIM route).
@@ -30,7 +31,8 @@ func (AuditEvent) Fields() []ent.Field {
 		field.String("action").MaxLen(100).Immutable().
 			Annotations(entgql.OrderField("ACTION")),
 		field.String("target_type").MaxLen(100).Immutable(),
-		field.Int("target_id").Optional().Nillable().Immutable(),
+		field.Int("target_id").Optional().Nillable().Immutable().
+			Annotations(entgql.Type("ID")),
 		field.JSON("before", json.RawMessage{}).Optional().Immutable().
 			Annotations(entgql.Type("JSON")),
 		field.JSON("after", json.RawMessage{}).Optional().Immutable().

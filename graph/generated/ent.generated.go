@@ -1081,14 +1081,14 @@ func (ec *executionContext) _AuditEvent_actorID(ctx context.Context, field graph
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
-			return ec.marshalOInt2ᚖint(ctx, selections, v)
+			return ec.marshalOID2ᚖint(ctx, selections, v)
 		},
 		true,
 		false,
 	)
 }
 func (ec *executionContext) fieldContext_AuditEvent_actorID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "Int")
+	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "ID")
 }
 
 func (ec *executionContext) _AuditEvent_actor(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEvent) (ret graphql.Marshaler) {
@@ -1196,14 +1196,14 @@ func (ec *executionContext) _AuditEvent_targetID(ctx context.Context, field grap
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
-			return ec.marshalOInt2ᚖint(ctx, selections, v)
+			return ec.marshalOID2ᚖint(ctx, selections, v)
 		},
 		true,
 		false,
 	)
 }
 func (ec *executionContext) fieldContext_AuditEvent_targetID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "Int")
+	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "ID")
 }
 
 func (ec *executionContext) _AuditEvent_before(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEvent) (ret graphql.Marshaler) {
@@ -7670,56 +7670,56 @@ func (ec *executionContext) unmarshalInputAuditEventWhereInput(ctx context.Conte
 			it.ActorKindNotIn = data
 		case "actorID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorID"))
-			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorID = data
 		case "actorIDNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorIDNEQ"))
-			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorIDNEQ = data
 		case "actorIDIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorIDIn"))
-			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorIDIn = data
 		case "actorIDNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorIDNotIn"))
-			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorIDNotIn = data
 		case "actorIDGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorIDGT"))
-			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorIDGT = data
 		case "actorIDGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorIDGTE"))
-			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorIDGTE = data
 		case "actorIDLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorIDLT"))
-			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ActorIDLT = data
 		case "actorIDLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actorIDLTE"))
-			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -8118,56 +8118,56 @@ func (ec *executionContext) unmarshalInputAuditEventWhereInput(ctx context.Conte
 			it.TargetTypeContainsFold = data
 		case "targetID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetID"))
-			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TargetID = data
 		case "targetIDNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetIDNEQ"))
-			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TargetIDNEQ = data
 		case "targetIDIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetIDIn"))
-			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TargetIDIn = data
 		case "targetIDNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetIDNotIn"))
-			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TargetIDNotIn = data
 		case "targetIDGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetIDGT"))
-			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TargetIDGT = data
 		case "targetIDGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetIDGTE"))
-			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TargetIDGTE = data
 		case "targetIDLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetIDLT"))
-			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.TargetIDLT = data
 		case "targetIDLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("targetIDLTE"))
-			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}

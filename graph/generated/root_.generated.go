@@ -2805,12 +2805,12 @@ enum AccountOrderField {
 type AuditEvent implements Node {
   id: ID!
   actorKind: AuditEventActorKind!
-  actorID: Int
+  actorID: ID
   actor: String!
   operation: String
   action: String!
   targetType: String!
-  targetID: Int
+  targetID: ID
   before: JSON
   after: JSON
   requestID: String
@@ -2905,14 +2905,14 @@ input AuditEventWhereInput {
   """
   actor_id field predicates
   """
-  actorID: Int
-  actorIDNEQ: Int
-  actorIDIn: [Int!]
-  actorIDNotIn: [Int!]
-  actorIDGT: Int
-  actorIDGTE: Int
-  actorIDLT: Int
-  actorIDLTE: Int
+  actorID: ID
+  actorIDNEQ: ID
+  actorIDIn: [ID!]
+  actorIDNotIn: [ID!]
+  actorIDGT: ID
+  actorIDGTE: ID
+  actorIDLT: ID
+  actorIDLTE: ID
   actorIDIsNil: Boolean
   actorIDNotNil: Boolean
   """
@@ -2984,14 +2984,14 @@ input AuditEventWhereInput {
   """
   target_id field predicates
   """
-  targetID: Int
-  targetIDNEQ: Int
-  targetIDIn: [Int!]
-  targetIDNotIn: [Int!]
-  targetIDGT: Int
-  targetIDGTE: Int
-  targetIDLT: Int
-  targetIDLTE: Int
+  targetID: ID
+  targetIDNEQ: ID
+  targetIDIn: [ID!]
+  targetIDNotIn: [ID!]
+  targetIDGT: ID
+  targetIDGTE: ID
+  targetIDLT: ID
+  targetIDLTE: ID
   targetIDIsNil: Boolean
   targetIDNotNil: Boolean
   """

@@ -5,12 +5,13 @@ package relayid
 import (
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"io"
 	"strconv"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+
+	"latchkey/internal/problem"
 )
 
 const prefix = "lk:"
@@ -21,7 +22,7 @@ func Encode(id int) string {
 }
 
 // ErrInvalid is returned for a string that is not an id Latchkey issued.
-var ErrInvalid = errors.New("not a valid id")
+var ErrInvalid = problem.BadInput("", "not a valid ID")
 
 // Decode returns the id behind an opaque string.
 func Decode(s string) (int, error) {

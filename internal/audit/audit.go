@@ -126,7 +126,7 @@ func Hook() ent.Hook {
 			case m.Op().Is(ent.OpCreate):
 				events = append(events, Event{Action: action, TargetType: m.Type(), TargetID: idOf(value), After: withEdges(value, edges)})
 			case m.Op().Is(ent.OpUpdateOne):
-				events = append(events, Event{Action: action, TargetType: m.Type(), TargetID: idOf(value), Before: before[idOf(value)], After: withEdges(value, edges)})
+				events = append(events, Event{Action: action, TargetType: m.Type(), TargetID: idOf(value), Before: withEdges(before[idOf(value)], nil), After: withEdges(value, edges)})
 			default: // Update, Delete, DeleteOne: one event per row, with the row as it was
 				var after any
 				if m.Op().Is(ent.OpUpdate) {
@@ -134,7 +134,7 @@ func Hook() ent.Hook {
 				}
 				for _, id := range ids {
 					if rec, ok := before[id]; ok {
-						events = append(events, Event{Action: action, TargetType: m.Type(), TargetID: id, Before: rec, After: after})
+						events = append(events, Event{Action: action, TargetType: m.Type(), TargetID: id, Before: withEdges(rec, nil), After: after})
 					}
 				}
 			}
@@ -232,10 +232,11 @@ func changedFields(m ent.Mutation) map[string]any {
 	return out
 }
 
-// withEdges returns the record as JSON, with the edge changes under "edge_changes".
+// withEdges returns the record as JSON, with the edge changes under "edge_changes"
+// (and without ent's empty "edges" of eager loading).
 func withEdges(record any, edges map[string]edgeChange) any {
-	if len(edges) == 0 {
-		return record
+	if record == nil {
+		return nil
 	}
 	raw, err := json.Marshal(record)
 	if err != nil {
@@ -245,6 +246,9 @@ func withEdges(record any, edges map[string]edgeChange) any {
 	if json.Unmarshal(raw, &obj) != nil {
 		return record
 	}
-	obj["edge_changes"] = edges
+	delete(obj, "edges")
+	if len(edges) > 0 {
+		obj["edge_changes"] = edges
+	}
 	return obj
 }

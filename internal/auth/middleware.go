@@ -55,9 +55,8 @@ func (s *Service) authenticate(r *http.Request) (*viewer.Viewer, error) {
 	if err != nil {
 		return nil, err
 	}
-	u, err := s.client.User.Query().
-		Where(user.ID(sub.UserID)).
-		Only(viewer.System(ctx, sub.AccountID, "auth"))
+	// The system viewer confines the lookup to the token's account.
+	u, err := s.client.User.Get(viewer.System(ctx, sub.AccountID, "auth"), sub.UserID)
 	switch {
 	case ent.IsNotFound(err):
 		return nil, problem.New(problem.Unauthenticated, "", "user not found")

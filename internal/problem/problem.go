@@ -90,7 +90,11 @@ func From(err error) *Error {
 }
 
 func validationReason(ve *ent.ValidationError) string {
+	// ent wraps the validator's own error in "validator failed for field ...".
 	msg := ve.Unwrap().Error()
+	if inner := errors.Unwrap(ve.Unwrap()); inner != nil {
+		msg = inner.Error()
+	}
 	// ent's validators say "value is less than the required length" and similar.
 	switch {
 	case strings.Contains(msg, "less than the required length"):

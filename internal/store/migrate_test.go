@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"io/fs"
 	"log/slog"
 	"regexp"
@@ -210,7 +211,7 @@ func nextID(t *testing.T, s *store.Store, table string) int64 {
 	if s.Dialect == dialect.SQLite {
 		var seq int64
 		err := s.DB.QueryRowContext(ctx, "SELECT seq FROM sqlite_sequence WHERE name = ?", table).Scan(&seq)
-		if err == sql.ErrNoRows {
+		if errors.Is(err, sql.ErrNoRows) {
 			return 1
 		} else if err != nil {
 			t.Fatal(err)
@@ -285,5 +286,26 @@ func TestPendingChangesSeesDrift(t *testing.T) {
 				t.Errorf("after %q, pending changes do not mention %q:\n%s", tt.tamper, tt.want, pending)
 			}
 		})
+	}
+}
+
+// Replicas starting together must not apply a migration twice.
+func TestMySQLConcurrentMigrate(t *testing.T) {
+	databaseURL := storetest.CreateMySQLDatabase(t)
+	ctx := context.Background()
+	const replicas = 3
+	errs := make(chan error, replicas)
+	for range replicas {
+		s, err := store.Open(ctx, databaseURL, store.WithLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		go func() { errs <- s.Migrate(ctx) }()
+	}
+	for range replicas {
+		if err := <-errs; err != nil {
+			t.Errorf("Migrate: %v", err)
+		}
 	}
 }

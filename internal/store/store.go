@@ -52,7 +52,11 @@ func WithDriver(wrap func(dialect.Driver) dialect.Driver) Option {
 
 // WithLogger sets the logger for migrations; the default is slog.Default().
 func WithLogger(l *slog.Logger) Option {
-	return func(o *options) { o.logger = l }
+	return func(o *options) {
+		if l != nil {
+			o.logger = l
+		}
+	}
 }
 
 // Open connects to the database named by databaseURL (see ParseURL) and checks
