@@ -12,8 +12,8 @@ var (
 	// AccountsColumns holds the columns for the "accounts" table.
 	AccountsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
-		{Name: "created_at", Type: field.TypeTime},
-		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "name", Type: field.TypeString, Unique: true, Size: 100},
 	}
 	// AccountsTable holds the schema information for the "accounts" table.
@@ -35,7 +35,7 @@ var (
 		{Name: "before", Type: field.TypeJSON, Nullable: true},
 		{Name: "after", Type: field.TypeJSON, Nullable: true},
 		{Name: "request_id", Type: field.TypeString, Nullable: true, Size: 100},
-		{Name: "created_at", Type: field.TypeTime},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "account_id", Type: field.TypeInt},
 	}
 	// AuditEventsTable holds the schema information for the "audit_events" table.
@@ -77,8 +77,8 @@ var (
 	// ComputersColumns holds the columns for the "computers" table.
 	ComputersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
-		{Name: "created_at", Type: field.TypeTime},
-		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "name", Type: field.TypeString, Size: 200},
 		{Name: "hostname", Type: field.TypeString, Nullable: true, Size: 255},
 		{Name: "account_id", Type: field.TypeInt},
@@ -119,8 +119,8 @@ var (
 	// DashboardsColumns holds the columns for the "dashboards" table.
 	DashboardsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
-		{Name: "created_at", Type: field.TypeTime},
-		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "name", Type: field.TypeString, Size: 200},
 		{Name: "kind", Type: field.TypeEnum, Enums: []string{"GENERIC", "CUSTOM", "SCORECARD"}},
 		{Name: "description", Type: field.TypeString, Nullable: true, Size: 1000},
@@ -150,8 +150,8 @@ var (
 	// DataSetsColumns holds the columns for the "data_sets" table.
 	DataSetsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
-		{Name: "created_at", Type: field.TypeTime},
-		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "name", Type: field.TypeString, Size: 200},
 		{Name: "description", Type: field.TypeString, Nullable: true, Size: 1000},
 		{Name: "account_id", Type: field.TypeInt},
@@ -180,8 +180,8 @@ var (
 	// GroupsColumns holds the columns for the "groups" table.
 	GroupsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
-		{Name: "created_at", Type: field.TypeTime},
-		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "name", Type: field.TypeString, Size: 200},
 		{Name: "description", Type: field.TypeString, Nullable: true, Size: 1000},
 		{Name: "external_id", Type: field.TypeString, Nullable: true, Size: 255},
@@ -220,8 +220,8 @@ var (
 		{Name: "name", Type: field.TypeString, Size: 200},
 		{Name: "path", Type: field.TypeString, Size: 700, Default: ""},
 		{Name: "depth", Type: field.TypeInt, Default: 0},
-		{Name: "created_at", Type: field.TypeTime},
-		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "data_set_id", Type: field.TypeInt},
 		{Name: "account_id", Type: field.TypeInt},
 		{Name: "parent_id", Type: field.TypeInt, Nullable: true},
@@ -267,8 +267,8 @@ var (
 	// IdentitiesColumns holds the columns for the "identities" table.
 	IdentitiesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
-		{Name: "created_at", Type: field.TypeTime},
-		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "email", Type: field.TypeString, Unique: true, Size: 254},
 		{Name: "password_hash", Type: field.TypeString, Nullable: true},
 	}
@@ -284,8 +284,8 @@ var (
 		{Name: "name", Type: field.TypeString, Size: 200},
 		{Name: "path", Type: field.TypeString, Size: 700, Default: ""},
 		{Name: "depth", Type: field.TypeInt, Default: 0},
-		{Name: "created_at", Type: field.TypeTime},
-		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "account_id", Type: field.TypeInt},
 		{Name: "parent_id", Type: field.TypeInt, Nullable: true},
 	}
@@ -324,8 +324,8 @@ var (
 	// RightsColumns holds the columns for the "rights" table.
 	RightsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
-		{Name: "created_at", Type: field.TypeTime},
-		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "key", Type: field.TypeString, Size: 100},
 		{Name: "name", Type: field.TypeString, Size: 200},
 		{Name: "application", Type: field.TypeString, Size: 100, Default: "Administration"},
@@ -358,8 +358,8 @@ var (
 	// RolesColumns holds the columns for the "roles" table.
 	RolesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
-		{Name: "created_at", Type: field.TypeTime},
-		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "name", Type: field.TypeString, Size: 200},
 		{Name: "description", Type: field.TypeString, Nullable: true, Size: 1000},
 		{Name: "all_data", Type: field.TypeBool, Default: false},
@@ -390,13 +390,13 @@ var (
 	// SigningKeysColumns holds the columns for the "signing_keys" table.
 	SigningKeysColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
-		{Name: "created_at", Type: field.TypeTime},
-		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "kid", Type: field.TypeString, Unique: true},
 		{Name: "algorithm", Type: field.TypeString},
 		{Name: "private_key", Type: field.TypeBytes},
 		{Name: "public_key", Type: field.TypeBytes},
-		{Name: "not_after", Type: field.TypeTime, Nullable: true},
+		{Name: "not_after", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 	}
 	// SigningKeysTable holds the schema information for the "signing_keys" table.
 	SigningKeysTable = &schema.Table{
@@ -407,8 +407,8 @@ var (
 	// UsersColumns holds the columns for the "users" table.
 	UsersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
-		{Name: "created_at", Type: field.TypeTime},
-		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "user_name", Type: field.TypeString, Size: 150},
 		{Name: "user_name_key", Type: field.TypeString, Size: 150},
 		{Name: "email", Type: field.TypeString, Size: 254},
@@ -426,7 +426,7 @@ var (
 		{Name: "active", Type: field.TypeBool, Default: true},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"INVITED", "ACTIVE", "SUSPENDED"}, Default: "INVITED"},
 		{Name: "source", Type: field.TypeEnum, Enums: []string{"MANUAL", "CSV", "SCIM"}, Default: "MANUAL"},
-		{Name: "last_login_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_login_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "account_id", Type: field.TypeInt},
 		{Name: "identity_id", Type: field.TypeInt, Nullable: true},
 		{Name: "manager_id", Type: field.TypeInt, Nullable: true},
@@ -509,7 +509,7 @@ var (
 		{Name: "source_role_id", Type: field.TypeInt, Nullable: true},
 		{Name: "source_role_name", Type: field.TypeString, Nullable: true, Size: 200},
 		{Name: "source_key", Type: field.TypeString, Size: 40},
-		{Name: "granted_at", Type: field.TypeTime},
+		{Name: "granted_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "user_id", Type: field.TypeInt},
 		{Name: "account_id", Type: field.TypeInt},
 		{Name: "right_id", Type: field.TypeInt, Nullable: true},
@@ -637,8 +637,8 @@ var (
 	// UserTypesColumns holds the columns for the "user_types" table.
 	UserTypesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
-		{Name: "created_at", Type: field.TypeTime},
-		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "name", Type: field.TypeString, Size: 200},
 		{Name: "description", Type: field.TypeString, Nullable: true, Size: 1000},
 		{Name: "read_only", Type: field.TypeBool, Default: false},
@@ -671,8 +671,8 @@ var (
 		{Name: "kind", Type: field.TypeEnum, Enums: []string{"APP_RIGHT", "DATA_SET", "ORG_UNIT", "COMPANY_RIGHT", "DASHBOARD", "VIEWABLE_GROUP"}},
 		{Name: "all_data_sets", Type: field.TypeBool, Default: false},
 		{Name: "grant_key", Type: field.TypeString, Size: 100},
-		{Name: "created_at", Type: field.TypeTime},
-		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
 		{Name: "user_type_id", Type: field.TypeInt},
 		{Name: "account_id", Type: field.TypeInt},
 		{Name: "right_id", Type: field.TypeInt, Nullable: true},

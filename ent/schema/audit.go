@@ -38,7 +38,7 @@ func (AuditEvent) Fields() []ent.Field {
 		field.JSON("after", json.RawMessage{}).Optional().Immutable().
 			Annotations(entgql.Type("JSON")),
 		field.String("request_id").MaxLen(100).Optional().Immutable(),
-		field.Time("created_at").Default(time.Now).Immutable().
+		field.Time("created_at").SchemaType(preciseTime).Default(time.Now).Immutable().
 			Annotations(entgql.OrderField("CREATED_AT")),
 	}
 }

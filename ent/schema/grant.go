@@ -66,7 +66,7 @@ func (UserGrant) Fields() []ent.Field {
 		field.String("source_key").MaxLen(40).Immutable().
 			Annotations(entgql.Skip()),
 		field.Int("granted_by_id").Optional().Nillable().Immutable(),
-		field.Time("granted_at").Default(time.Now).Immutable(),
+		field.Time("granted_at").SchemaType(preciseTime).Default(time.Now).Immutable(),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
+	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
@@ -22,9 +23,9 @@ type TimeMixin struct{ mixin.Schema }
 
 func (TimeMixin) Fields() []ent.Field {
 	return []ent.Field{
-		field.Time("created_at").Default(time.Now).Immutable().
+		field.Time("created_at").SchemaType(preciseTime).Default(time.Now).Immutable().
 			Annotations(entgql.OrderField("CREATED_AT")),
-		field.Time("updated_at").Default(time.Now).UpdateDefault(time.Now).
+		field.Time("updated_at").SchemaType(preciseTime).Default(time.Now).UpdateDefault(time.Now).
 			Annotations(entgql.OrderField("UPDATED_AT")),
 	}
 }
@@ -69,3 +70,7 @@ func tableOptions() schema.Annotation {
 
 // sourceValues are where a record or a grant came from.
 var sourceValues = []string{"MANUAL", "CSV", "SCIM"}
+
+// preciseTime stores times to the microsecond on MySQL, whose default TIMESTAMP keeps
+// whole seconds (and ends in 2038); ordering and cursors need the precision.
+var preciseTime = map[string]string{dialect.MySQL: "datetime(6)"}

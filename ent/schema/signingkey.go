@@ -19,7 +19,7 @@ func (SigningKey) Fields() []ent.Field {
 		field.String("algorithm").NotEmpty().Immutable(),
 		field.Bytes("private_key").Sensitive().Immutable(),
 		field.Bytes("public_key").Immutable(),
-		field.Time("not_after").Optional().Nillable(),
+		field.Time("not_after").SchemaType(preciseTime).Optional().Nillable(),
 	}
 }
 

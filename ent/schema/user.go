@@ -61,7 +61,7 @@ func (User) Fields() []ent.Field {
 		field.Int("manager_id").Optional().Nillable(),
 		field.Int("identity_id").Optional().Nillable().
 			Annotations(entgql.Skip()),
-		field.Time("last_login_at").Optional().Nillable(),
+		field.Time("last_login_at").SchemaType(preciseTime).Optional().Nillable(),
 	}
 }
 
