@@ -11,6 +11,7 @@ import (
 
 	gen "latchkey/ent"
 	"latchkey/ent/account"
+	"latchkey/ent/identity"
 	"latchkey/ent/privacy"
 	"latchkey/ent/role"
 	"latchkey/ent/user"
@@ -65,7 +66,7 @@ func Bootstrap(ctx context.Context, cfg Config, args bootstrapArgs, stdout io.Wr
 		return err
 	}
 	defer st.Close()
-	res, err := BootstrapAccount(ctx, st, NewServer(cfg, st, log).Auth, args.Account, args.Email)
+	res, err := BootstrapAccount(ctx, st, NewServer(cfg, st, log).Auth, args.Account, args.Email, args.Password)
 	if err != nil {
 		return err
 	}
@@ -75,7 +76,16 @@ func Bootstrap(ctx context.Context, cfg Config, args bootstrapArgs, stdout io.Wr
 }
 
 // BootstrapAccount creates the account and its Admin and issues the Admin a token.
-func BootstrapAccount(ctx context.Context, st *store.Store, authn *auth.Service, accountName, email string) (*BootstrapResult, error) {
+// With a password, the Admin's identity (login) is created too and they are ACTIVE;
+// without one they stay INVITED until they accept an invitation.
+func BootstrapAccount(ctx context.Context, st *store.Store, authn *auth.Service, accountName, email, password string) (*BootstrapResult, error) {
+	var hash string
+	if password != "" {
+		var err error
+		if hash, err = auth.HashPassword(password); err != nil {
+			return nil, err
+		}
+	}
 	tx, err := st.Client.Tx(ctx)
 	if err != nil {
 		return nil, err
@@ -95,6 +105,11 @@ func BootstrapAccount(ctx context.Context, st *store.Store, authn *auth.Service,
 	if err := access.ApplyRole(sys, tx.Client(), adminRole, admn.ID); err != nil {
 		return nil, rollback(tx, err)
 	}
+	if hash != "" {
+		if err := setLogin(ctx, tx.Client(), sys, admn, hash); err != nil {
+			return nil, rollback(tx, err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
@@ -103,6 +118,29 @@ func BootstrapAccount(ctx context.Context, st *store.Store, authn *auth.Service,
 		return nil, err
 	}
 	return &BootstrapResult{AccountID: relayid.Encode(acct.ID), UserID: relayid.Encode(admn.ID), AccessToken: token, ExpiresAt: exp}, nil
+}
+
+// setLogin gives u a login: the identity for their email (created when new) with
+// the password hash, linked to u, who becomes ACTIVE.
+func setLogin(ctx context.Context, client *gen.Client, sys context.Context, u *gen.User, hash string) error {
+	allow := privacy.DecisionContext(ctx, privacy.Allow) // identities are global, not the account's
+	email := strings.ToLower(u.Email)
+	id, err := client.Identity.Query().Where(identity.Email(email)).OnlyID(allow)
+	switch {
+	case gen.IsNotFound(err):
+		created, err := client.Identity.Create().SetEmail(email).SetPasswordHash(hash).Save(allow)
+		if err != nil {
+			return err
+		}
+		id = created.ID
+	case err != nil:
+		return err
+	default:
+		if err := client.Identity.UpdateOneID(id).SetPasswordHash(hash).Exec(allow); err != nil {
+			return err
+		}
+	}
+	return client.User.UpdateOne(u).SetIdentityID(id).SetStatus(user.StatusACTIVE).Exec(sys)
 }
 
 type tokenArgs struct{ Account, Email string }

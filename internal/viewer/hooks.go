@@ -40,12 +40,9 @@ func checkAddedEdges(ctx context.Context, m ent.Mutation) error {
 		return fmt.Errorf("%T has no client", m)
 	}
 	for _, edge := range m.AddedEdges() {
-		if edge == "account" {
-			continue // stamped by TenantMutationRule
-		}
 		target := gen.EdgeTargets[m.Type()][edge]
 		ids := uniqueInts(m.AddedIDs(edge))
-		if len(ids) == 0 || target == "" {
+		if len(ids) == 0 || target == "" || globalTypes[target] {
 			continue
 		}
 		n, err := mc.Client().CountByIDs(ctx, target, ids)
@@ -58,6 +55,10 @@ func checkAddedEdges(ctx context.Context, m ent.Mutation) error {
 	}
 	return nil
 }
+
+// globalTypes belong to no account: the account edge is stamped by
+// TenantMutationRule, and identities are linked only by the authentication layer.
+var globalTypes = map[string]bool{gen.TypeAccount: true, gen.TypeIdentity: true, gen.TypeSigningKey: true}
 
 func uniqueInts(values []ent.Value) []int {
 	seen := make(map[int]bool, len(values))

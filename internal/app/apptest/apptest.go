@@ -15,7 +15,9 @@ import (
 	"strings"
 	"testing"
 
+	"latchkey/graph/relayid"
 	"latchkey/internal/app"
+	"latchkey/internal/auth"
 	"latchkey/internal/store"
 )
 
@@ -40,11 +42,54 @@ func New(t testing.TB, st *store.Store, cfg app.Config) *Env {
 // Bootstrap creates an account with its first Admin and returns a client acting as them.
 func (e *Env) Bootstrap(account, email string) (*Client, *app.BootstrapResult) {
 	e.T.Helper()
-	res, err := app.BootstrapAccount(context.Background(), e.Store, e.App.Auth, account, email)
+	res, err := app.BootstrapAccount(context.Background(), e.Store, e.App.Auth, account, email, "")
 	if err != nil {
 		e.T.Fatalf("bootstrap %s: %v", account, err)
 	}
 	return e.Client(res.AccessToken), res
+}
+
+// Token issues an access token for any user of any account (opaque ids as the API
+// shows them), signed like the server's own tokens: for tests of who a token may
+// act as.
+func (e *Env) Token(accountID, userID string) string {
+	e.T.Helper()
+	acct, err := relayid.Decode(accountID)
+	if err != nil {
+		e.T.Fatalf("account id %q: %v", accountID, err)
+	}
+	usr, err := relayid.Decode(userID)
+	if err != nil {
+		e.T.Fatalf("user id %q: %v", userID, err)
+	}
+	token, _, err := e.App.Auth.Issue(context.Background(), auth.Subject{AccountID: acct, UserID: usr})
+	if err != nil {
+		e.T.Fatalf("issuing a token: %v", err)
+	}
+	return token
+}
+
+// Get sends a GET for path (such as "/healthz") with the extra header and returns
+// the response with its body read.
+func (e *Env) Get(path string, header http.Header) (*http.Response, []byte) {
+	e.T.Helper()
+	req, err := http.NewRequest(http.MethodGet, e.Server.URL+path, nil)
+	if err != nil {
+		e.T.Fatalf("GET %s: %v", path, err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.T.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.T.Fatalf("GET %s: reading body: %v", path, err)
+	}
+	return resp, body
 }
 
 // Client returns a GraphQL client sending token (none when empty).
@@ -64,6 +109,7 @@ type Response struct {
 	Data   map[string]any
 	Errors []Error
 	Header http.Header
+	Raw    []byte // the response body as received
 }
 
 // Error is one GraphQL error.
@@ -82,9 +128,24 @@ func (e Error) Field() string { f, _ := e.Extensions["field"].(string); return f
 // Do posts query with variables and returns the response, whatever it says.
 func (c *Client) Do(query string, vars map[string]any) *Response {
 	c.env.T.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, _ := http.NewRequest(http.MethodPost, c.env.Server.URL+"/query", bytes.NewReader(body))
+	return c.Post(map[string]any{"query": query, "variables": vars}, nil)
+}
+
+// Post posts body (any GraphQL request object, e.g. one carrying
+// extensions.persistedQuery) as JSON to /query with the client's token and the
+// extra header, and returns the response, whatever it says. The response must be
+// JSON.
+func (c *Client) Post(body any, header http.Header) *Response {
+	c.env.T.Helper()
+	encoded, err := json.Marshal(body)
+	if err != nil {
+		c.env.T.Fatalf("encoding request: %v", err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, c.env.Server.URL+"/query", bytes.NewReader(encoded))
 	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header[k] = v
+	}
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
@@ -94,7 +155,7 @@ func (c *Client) Do(query string, vars map[string]any) *Response {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	out := &Response{Status: resp.StatusCode, Header: resp.Header}
+	out := &Response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
 	var decoded struct {
 		Data   map[string]any `json:"data"`
 		Errors []Error        `json:"errors"`
