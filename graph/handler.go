@@ -215,6 +215,11 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			return gqlErr // produced by gqlgen itself (parse, validation)
 		}
 		p := problem.From(err)
+		if gqlErr != nil && len(gqlErr.Path) > len(graphql.GetPath(ctx)) {
+			// gqlgen put the error on an argument or input field: the client's input
+			// could not be read (a malformed id or cursor), whatever the error says.
+			p = inputProblem(p, gqlErr.Path)
+		}
 		out := graphql.DefaultErrorPresenter(ctx, p)
 		out.Message = p.Message
 		out.Extensions = map[string]any{"code": string(p.Code)}
@@ -226,6 +231,26 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		}
 		return out
 	}
+}
+
+// inputProblem names the input field at the end of path in p, and makes an
+// unclassified failure to read it a BAD_USER_INPUT.
+func inputProblem(p *problem.Error, path ast.Path) *problem.Error {
+	name := ""
+	for _, el := range path {
+		if n, ok := el.(ast.PathName); ok {
+			name = string(n)
+		}
+	}
+	if p.Code == problem.Internal {
+		return problem.BadInput(name, "%s is not a valid value", name)
+	}
+	if p.Field == "" {
+		named := *p
+		named.Field = name
+		return &named
+	}
+	return p
 }
 
 var (

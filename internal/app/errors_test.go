@@ -55,6 +55,7 @@ func TestErrors(t *testing.T) {
 		role := c.Must(`mutation { createRole(input: {name: "Adjuster", rights: ["claims.approve"]}) { role { id } } }`, nil).String("createRole.role.id")
 		ds := c.Must(`mutation { createDataSet(input: {name: "Carrier West"}) { dataSet { id } } }`, nil).String("createDataSet.dataSet.id")
 		node := c.Must(`mutation($ds: ID!) { createHierarchyNode(input: {dataSetId: $ds, name: "Region 1"}) { node { id } } }`, map[string]any{"ds": ds}).String("createHierarchyNode.node.id")
+		east := c.Must(`mutation { createDataSet(input: {name: "Carrier East"}) { dataSet { id } } }`, nil).String("createDataSet.dataSet.id")
 		typ := c.Must(`mutation($ds: ID!) { createUserType(input: {name: "Field", grants: [{dataSetId: $ds}]}) { userType { id } } }`, map[string]any{"ds": ds}).String("createUserType.userType.id")
 		c.Must(`mutation { createDashboard(input: {name: "Board", kind: GENERIC}) { dashboard { id } } }`, nil)
 
@@ -93,8 +94,8 @@ func TestErrors(t *testing.T) {
 			{"missing email variables", createUser, map[string]any{"in": map[string]any{"userName": "x"}}, "BAD_USER_INPUT", "email", ""},
 			{"missing role name inline", `mutation { createRole(input: {rights: ["reports.view"]}) { role { id } } }`, nil, "BAD_USER_INPUT", "name", ""},
 			{"missing dataSetId variables", `mutation($in: CreateHierarchyNodeInput!) { createHierarchyNode(input: $in) { node { id } } }`, map[string]any{"in": map[string]any{"name": "Region 2"}}, "BAD_USER_INPUT", "dataSetId", ""},
-			{"mistyped userName variables", createUser, map[string]any{"in": map[string]any{"userName": 5, "email": "x@acme.test"}}, "BAD_USER_INPUT", "userName", ""},
-			{"mistyped nested grant variables", `mutation($in: CreateUserTypeInput!) { createUserType(input: $in) { userType { id } } }`, map[string]any{"in": map[string]any{"name": "T", "grants": []any{map[string]any{"right": 7}}}}, "BAD_USER_INPUT", "right", ""},
+			{"mistyped userName variables", createUser, map[string]any{"in": map[string]any{"userName": map[string]any{"first": "x"}, "email": "x@acme.test"}}, "BAD_USER_INPUT", "userName", ""},
+			{"mistyped nested grant variables", `mutation($in: CreateUserTypeInput!) { createUserType(input: $in) { userType { id } } }`, map[string]any{"in": map[string]any{"name": "T", "grants": []any{map[string]any{"right": []any{"a", "b"}}}}}, "BAD_USER_INPUT", "right", ""},
 			{"missing input argument", `mutation { createUser { user { id } } }`, nil, "BAD_USER_INPUT", "input", ""},
 
 			// Invalid values.
@@ -115,7 +116,7 @@ func TestErrors(t *testing.T) {
 			{"empty group name", `mutation { createGroup(input: {name: "  "}) { group { id } } }`, nil, "BAD_USER_INPUT", "name", "createGroup"},
 			{"own manager", `mutation($id: ID!) { updateUser(input: {id: $id, managerId: $id}) { user { id } } }`, map[string]any{"id": bob}, "BAD_USER_INPUT", "managerId", "updateUser"},
 			{"grant naming two things", `mutation($ds: ID!) { createUserType(input: {name: "T2", grants: [{orgUnitId: $ds, dataSetId: $ds}]}) { userType { id } } }`, map[string]any{"ds": ds}, "BAD_USER_INPUT", "grants[0]", "createUserType"},
-			{"node of another data set", `mutation($ds: ID!, $n: ID!) { createHierarchyNode(input: {dataSetId: $ds, parentId: $n, name: "X"}) { node { id } } }`, map[string]any{"ds": ds, "n": node}, "", "", "createHierarchyNode"},
+			{"parent node of another data set", `mutation($ds: ID!, $n: ID!) { createHierarchyNode(input: {dataSetId: $ds, parentId: $n, name: "X"}) { node { id } } }`, map[string]any{"ds": east, "n": node}, "BAD_USER_INPUT", "parentId", "createHierarchyNode"},
 
 			// Well-formed ids of nothing.
 			{"node of absent id", `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": ghostUser}, "NOT_FOUND", "", "node"},
@@ -158,7 +159,7 @@ func TestErrors(t *testing.T) {
 				t.Errorf("%s: error has code %q: %q", tc.name, e.Code(), e.Message)
 			}
 			if tc.field != "" && e.Field() != tc.field {
-				t.Errorf("%s: extensions.field %q (message %q), want %q", tc.name, e.Field(), e.Message, tc.field)
+				t.Errorf("%s: %s error has extensions.field %q (message %q), want %q (SPEC §6: BAD_USER_INPUT carries extensions.field naming the input at fault)", tc.name, e.Code(), e.Field(), e.Message, tc.field)
 			}
 			if e.Message == "" {
 				t.Errorf("%s: empty error message", tc.name)
@@ -255,12 +256,9 @@ func TestErrors(t *testing.T) {
 					map[string]any{"g": claims, "u": []string{bob, ghostUser}}},
 				{"deleteUsers one absent", `mutation($ids: [ID!]!) { deleteUsers(input: {ids: $ids}) { affectedCount } }`,
 					map[string]any{"ids": []string{bob, ghostUser}}},
-				{"createHierarchyNode under a node of another data set", `mutation($n: ID!) { createDataSet(input: {name: "Carrier East"}) { dataSet { id } } }`,
-					map[string]any{"n": node}},
+				{"createHierarchyNode under a node of another data set", `mutation($ds: ID!, $n: ID!) { createHierarchyNode(input: {dataSetId: $ds, parentId: $n, name: "Stray"}) { node { id } } }`,
+					map[string]any{"ds": east, "n": node}},
 			}
-			// The last case is a valid mutation; run it in a second request with a bad
-			// node so the data set it created is the only change... not a failure. Drop it.
-			failing = failing[:len(failing)-1]
 			for _, f := range failing {
 				r := c.Do(f.query, f.vars)
 				if len(r.Errors) == 0 {
