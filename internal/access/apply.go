@@ -13,6 +13,7 @@ import (
 	"latchkey/ent/schema/enums"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
+	"latchkey/internal/problem"
 	"latchkey/internal/viewer"
 )
 
@@ -23,10 +24,10 @@ func ApplyRole(ctx context.Context, client *gen.Client, roleID int, userIDs ...i
 	r, err := client.Role.Query().Where(role.ID(roleID)).
 		WithRights(func(q *gen.RightQuery) { q.Select(right.FieldID) }).Only(ctx)
 	if err != nil {
-		return notFound(err, "roleId", "role")
+		return problem.MissingIfNotFound(err, "roleId", "role")
 	}
-	userIDs = dedupe(userIDs)
-	if err := existAll(ctx, client, gen.TypeUser, userIDs, "userId", "users"); err != nil {
+	userIDs = Unique(userIDs)
+	if err := RequireAll(ctx, client, gen.TypeUser, userIDs, "userId", "users"); err != nil {
 		return err
 	}
 	// Link the role to users that do not have it yet.

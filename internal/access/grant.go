@@ -86,7 +86,7 @@ func ResolveGrant(ctx context.Context, client *gen.Client, in GrantInput, field 
 	var err error
 	if in.Right != nil {
 		if g.RightID, err = client.Right.Query().Where(right.Key(*in.Right)).OnlyID(ctx); err != nil {
-			return g, notFound(err, field+".right", "right "+*in.Right)
+			return g, problem.MissingIfNotFound(err, field+".right", "right "+*in.Right)
 		}
 	}
 	if in.DataSetID != nil {
@@ -145,29 +145,25 @@ func exists(ctx context.Context, client *gen.Client, typ string, id int, field, 
 	return nil
 }
 
-// existAll checks that every id is a record of type typ in the caller's account.
-func existAll(ctx context.Context, client *gen.Client, typ string, ids []int, field, what string) error {
+// RequireAll checks that every id is a record of type typ in the caller's account,
+// reporting the input field when one is not.
+func RequireAll(ctx context.Context, client *gen.Client, typ string, ids []int, field, what string) error {
+	ids = Unique(ids)
 	if len(ids) == 0 {
 		return nil
 	}
-	n, err := client.CountByIDs(ctx, typ, dedupe(ids))
+	n, err := client.CountByIDs(ctx, typ, ids)
 	if err != nil {
 		return err
 	}
-	if n != len(dedupe(ids)) {
+	if n != len(ids) {
 		return problem.Missing(field, "one or more "+what)
 	}
 	return nil
 }
 
-func notFound(err error, field, what string) error {
-	if gen.IsNotFound(err) {
-		return problem.Missing(field, what)
-	}
-	return err
-}
-
-func dedupe(ids []int) []int {
+// Unique returns ids without repeats, in their first order.
+func Unique(ids []int) []int {
 	seen := make(map[int]bool, len(ids))
 	out := make([]int, 0, len(ids))
 	for _, id := range ids {

@@ -48,14 +48,14 @@ func UpdateRight(ctx context.Context, client *gen.Client, in UpdateRightInput) (
 		u.SetName(strings.TrimSpace(*in.Name))
 	}
 	r, err := u.Save(ctx)
-	return r, notFound(err, "id", "right")
+	return r, problem.MissingIfNotFound(err, "id", "right")
 }
 
 // DeleteRight removes a right the account added, with every grant of it.
 func DeleteRight(ctx context.Context, client *gen.Client, id int) error {
 	r, err := client.Right.Get(ctx, id)
 	if err != nil {
-		return notFound(err, "id", "right")
+		return problem.MissingIfNotFound(err, "id", "right")
 	}
 	if r.BuiltIn {
 		return problem.BadInput("id", "built-in right %s cannot be deleted", r.Key)
@@ -93,7 +93,7 @@ type UpdateRoleInput struct {
 func UpdateRole(ctx context.Context, client *gen.Client, in UpdateRoleInput) (*gen.Role, error) {
 	r, err := client.Role.Get(ctx, in.ID)
 	if err != nil {
-		return nil, notFound(err, "id", "role")
+		return nil, problem.MissingIfNotFound(err, "id", "role")
 	}
 	if r.BuiltIn && in.Name != nil && strings.TrimSpace(*in.Name) != r.Name {
 		return nil, problem.BadInput("name", "built-in role %s cannot be renamed", r.Name)
@@ -120,7 +120,7 @@ func UpdateRole(ctx context.Context, client *gen.Client, in UpdateRoleInput) (*g
 func DeleteRole(ctx context.Context, client *gen.Client, id int) error {
 	r, err := client.Role.Get(ctx, id)
 	if err != nil {
-		return notFound(err, "id", "role")
+		return problem.MissingIfNotFound(err, "id", "role")
 	}
 	if r.BuiltIn {
 		return problem.BadInput("id", "built-in role %s cannot be deleted", r.Name)

@@ -8,6 +8,7 @@ import (
 	gen "latchkey/ent"
 	"latchkey/ent/schema/enums"
 	"latchkey/ent/usertypegrant"
+	"latchkey/internal/problem"
 )
 
 // CreateUserTypeInput defines a user type: its flags, roles and grants.
@@ -23,7 +24,7 @@ type CreateUserTypeInput struct {
 var typeGrantKinds = []enums.GrantKind{enums.GrantDataSet, enums.GrantOrgUnit, enums.GrantCompanyRight}
 
 func CreateUserType(ctx context.Context, client *gen.Client, in CreateUserTypeInput) (*gen.UserType, error) {
-	if err := existAll(ctx, client, gen.TypeRole, in.RoleIDs, "roleIds", "roles"); err != nil {
+	if err := RequireAll(ctx, client, gen.TypeRole, in.RoleIDs, "roleIds", "roles"); err != nil {
 		return nil, err
 	}
 	grants, err := resolveTypeGrants(ctx, client, in.Grants)
@@ -31,7 +32,7 @@ func CreateUserType(ctx context.Context, client *gen.Client, in CreateUserTypeIn
 		return nil, err
 	}
 	t, err := client.UserType.Create().SetName(strings.TrimSpace(in.Name)).SetNillableDescription(in.Description).
-		SetNillableReadOnly(in.ReadOnly).AddRoleIDs(dedupe(in.RoleIDs)...).Save(ctx)
+		SetNillableReadOnly(in.ReadOnly).AddRoleIDs(Unique(in.RoleIDs)...).Save(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -52,17 +53,17 @@ type UpdateUserTypeInput struct {
 func UpdateUserType(ctx context.Context, client *gen.Client, in UpdateUserTypeInput) (*gen.UserType, error) {
 	t, err := client.UserType.Get(ctx, in.ID)
 	if err != nil {
-		return nil, notFound(err, "id", "user type")
+		return nil, problem.MissingIfNotFound(err, "id", "user type")
 	}
 	u := client.UserType.UpdateOne(t).SetNillableDescription(in.Description).SetNillableReadOnly(in.ReadOnly)
 	if in.Name != nil {
 		u.SetName(strings.TrimSpace(*in.Name))
 	}
 	if in.RoleIDs != nil {
-		if err := existAll(ctx, client, gen.TypeRole, in.RoleIDs, "roleIds", "roles"); err != nil {
+		if err := RequireAll(ctx, client, gen.TypeRole, in.RoleIDs, "roleIds", "roles"); err != nil {
 			return nil, err
 		}
-		u.ClearRoles().AddRoleIDs(dedupe(in.RoleIDs)...)
+		u.ClearRoles().AddRoleIDs(Unique(in.RoleIDs)...)
 	}
 	if t, err = u.Save(ctx); err != nil {
 		return nil, err
@@ -86,7 +87,7 @@ func UpdateUserType(ctx context.Context, client *gen.Client, in UpdateUserTypeIn
 // granted, since a type's grants were never copied to them (SPEC §2.2).
 func DeleteUserType(ctx context.Context, client *gen.Client, id int) error {
 	err := client.UserType.DeleteOneID(id).Exec(ctx)
-	return notFound(err, "id", "user type")
+	return problem.MissingIfNotFound(err, "id", "user type")
 }
 
 func resolveTypeGrants(ctx context.Context, client *gen.Client, in []GrantInput) ([]Grant, error) {

@@ -9,6 +9,7 @@ import (
 	"latchkey/ent/dashboard"
 	"latchkey/ent/hierarchynode"
 	"latchkey/ent/orgunit"
+	"latchkey/internal/access"
 	"latchkey/internal/problem"
 )
 
@@ -21,7 +22,7 @@ type CreateComputerInput struct {
 
 func CreateComputer(ctx context.Context, client *gen.Client, in CreateComputerInput) (*gen.Computer, error) {
 	if in.OwnerID != nil {
-		if err := existAll(ctx, client, gen.TypeUser, []int{*in.OwnerID}, "ownerId", "owner"); err != nil {
+		if err := access.RequireAll(ctx, client, gen.TypeUser, []int{*in.OwnerID}, "ownerId", "owner"); err != nil {
 			return nil, err
 		}
 	}
@@ -40,7 +41,7 @@ type UpdateComputerInput struct {
 
 func UpdateComputer(ctx context.Context, client *gen.Client, in UpdateComputerInput) (*gen.Computer, error) {
 	if in.OwnerID != nil {
-		if err := existAll(ctx, client, gen.TypeUser, []int{*in.OwnerID}, "ownerId", "owner"); err != nil {
+		if err := access.RequireAll(ctx, client, gen.TypeUser, []int{*in.OwnerID}, "ownerId", "owner"); err != nil {
 			return nil, err
 		}
 	}
@@ -52,11 +53,11 @@ func UpdateComputer(ctx context.Context, client *gen.Client, in UpdateComputerIn
 		u.ClearOwner()
 	}
 	c, err := u.Save(ctx)
-	return c, notFound(err, "id", "computer")
+	return c, problem.MissingIfNotFound(err, "id", "computer")
 }
 
 func DeleteComputer(ctx context.Context, client *gen.Client, id int) error {
-	return notFound(client.Computer.DeleteOneID(id).Exec(ctx), "id", "computer")
+	return problem.MissingIfNotFound(client.Computer.DeleteOneID(id).Exec(ctx), "id", "computer")
 }
 
 // CreateDataSetInput creates a data set.
@@ -82,12 +83,12 @@ func UpdateDataSet(ctx context.Context, client *gen.Client, in UpdateDataSetInpu
 		u.SetName(strings.TrimSpace(*in.Name))
 	}
 	d, err := u.Save(ctx)
-	return d, notFound(err, "id", "data set")
+	return d, problem.MissingIfNotFound(err, "id", "data set")
 }
 
 // DeleteDataSet deletes a data set with its hierarchy and every grant on it.
 func DeleteDataSet(ctx context.Context, client *gen.Client, id int) error {
-	return notFound(client.DataSet.DeleteOneID(id).Exec(ctx), "id", "data set")
+	return problem.MissingIfNotFound(client.DataSet.DeleteOneID(id).Exec(ctx), "id", "data set")
 }
 
 // CreateHierarchyNodeInput adds a level beneath a data set or beneath another node.
@@ -100,14 +101,14 @@ type CreateHierarchyNodeInput struct {
 // CreateHierarchyNode adds a node; its path lists its ancestors so that "is this
 // node within that one" is a prefix test.
 func CreateHierarchyNode(ctx context.Context, client *gen.Client, in CreateHierarchyNodeInput) (*gen.HierarchyNode, error) {
-	if err := existAll(ctx, client, gen.TypeDataSet, []int{in.DataSetID}, "dataSetId", "data set"); err != nil {
+	if err := access.RequireAll(ctx, client, gen.TypeDataSet, []int{in.DataSetID}, "dataSetId", "data set"); err != nil {
 		return nil, err
 	}
 	parentPath, depth := "/", 0
 	if in.ParentID != nil {
 		p, err := client.HierarchyNode.Query().Where(hierarchynode.ID(*in.ParentID)).Only(ctx)
 		if err != nil {
-			return nil, notFound(err, "parentId", "parent node")
+			return nil, problem.MissingIfNotFound(err, "parentId", "parent node")
 		}
 		if p.DataSetID != in.DataSetID {
 			return nil, problem.BadInput("parentId", "the parent node belongs to another data set")
@@ -130,14 +131,14 @@ type RenameInput struct {
 
 func RenameHierarchyNode(ctx context.Context, client *gen.Client, in RenameInput) (*gen.HierarchyNode, error) {
 	n, err := client.HierarchyNode.UpdateOneID(in.ID).SetName(strings.TrimSpace(in.Name)).Save(ctx)
-	return n, notFound(err, "id", "hierarchy node")
+	return n, problem.MissingIfNotFound(err, "id", "hierarchy node")
 }
 
 // DeleteHierarchyNode deletes a node with its subtree and the grants on them.
 func DeleteHierarchyNode(ctx context.Context, client *gen.Client, id int) error {
 	n, err := client.HierarchyNode.Get(ctx, id)
 	if err != nil {
-		return notFound(err, "id", "hierarchy node")
+		return problem.MissingIfNotFound(err, "id", "hierarchy node")
 	}
 	_, err = client.HierarchyNode.Delete().
 		Where(hierarchynode.DataSetID(n.DataSetID), hierarchynode.PathHasPrefix(n.Path)).Exec(ctx)
@@ -155,7 +156,7 @@ func CreateOrgUnit(ctx context.Context, client *gen.Client, in CreateOrgUnitInpu
 	if in.ParentID != nil {
 		p, err := client.OrgUnit.Query().Where(orgunit.ID(*in.ParentID)).Only(ctx)
 		if err != nil {
-			return nil, notFound(err, "parentId", "parent unit")
+			return nil, problem.MissingIfNotFound(err, "parentId", "parent unit")
 		}
 		parentPath, depth = p.Path, p.Depth+1
 	}
@@ -169,14 +170,14 @@ func CreateOrgUnit(ctx context.Context, client *gen.Client, in CreateOrgUnitInpu
 
 func RenameOrgUnit(ctx context.Context, client *gen.Client, in RenameInput) (*gen.OrgUnit, error) {
 	u, err := client.OrgUnit.UpdateOneID(in.ID).SetName(strings.TrimSpace(in.Name)).Save(ctx)
-	return u, notFound(err, "id", "organisation unit")
+	return u, problem.MissingIfNotFound(err, "id", "organisation unit")
 }
 
 // DeleteOrgUnit deletes a unit with everything beneath it.
 func DeleteOrgUnit(ctx context.Context, client *gen.Client, id int) error {
 	u, err := client.OrgUnit.Get(ctx, id)
 	if err != nil {
-		return notFound(err, "id", "organisation unit")
+		return problem.MissingIfNotFound(err, "id", "organisation unit")
 	}
 	_, err = client.OrgUnit.Delete().Where(orgunit.PathHasPrefix(u.Path)).Exec(ctx)
 	return err
@@ -208,9 +209,9 @@ func UpdateDashboard(ctx context.Context, client *gen.Client, in UpdateDashboard
 		u.SetName(strings.TrimSpace(*in.Name))
 	}
 	d, err := u.Save(ctx)
-	return d, notFound(err, "id", "dashboard")
+	return d, problem.MissingIfNotFound(err, "id", "dashboard")
 }
 
 func DeleteDashboard(ctx context.Context, client *gen.Client, id int) error {
-	return notFound(client.Dashboard.DeleteOneID(id).Exec(ctx), "id", "dashboard")
+	return problem.MissingIfNotFound(client.Dashboard.DeleteOneID(id).Exec(ctx), "id", "dashboard")
 }

@@ -11,6 +11,7 @@ import (
 	"latchkey/ent/computer"
 	"latchkey/ent/group"
 	"latchkey/ent/user"
+	"latchkey/internal/access"
 	"latchkey/internal/problem"
 )
 
@@ -27,7 +28,7 @@ func CreateGroup(ctx context.Context, client *gen.Client, in CreateGroupInput) (
 		return nil, err
 	}
 	return client.Group.Create().SetName(strings.TrimSpace(in.Name)).SetNillableDescription(in.Description).
-		AddUserIDs(dedupe(in.UserIDs)...).AddComputerIDs(dedupe(in.ComputerIDs)...).Save(ctx)
+		AddUserIDs(access.Unique(in.UserIDs)...).AddComputerIDs(access.Unique(in.ComputerIDs)...).Save(ctx)
 }
 
 // UpdateGroupInput renames or describes a group.
@@ -43,12 +44,12 @@ func UpdateGroup(ctx context.Context, client *gen.Client, in UpdateGroupInput) (
 		u.SetName(strings.TrimSpace(*in.Name))
 	}
 	g, err := u.Save(ctx)
-	return g, notFound(err, "id", "group")
+	return g, problem.MissingIfNotFound(err, "id", "group")
 }
 
 // DeleteGroup deletes a group; its members stay, and viewable-group grants of it go.
 func DeleteGroup(ctx context.Context, client *gen.Client, id int) error {
-	return notFound(client.Group.DeleteOneID(id).Exec(ctx), "id", "group")
+	return problem.MissingIfNotFound(client.Group.DeleteOneID(id).Exec(ctx), "id", "group")
 }
 
 // GroupMembersInput names a group and users and computers to add or remove.
@@ -69,21 +70,21 @@ func AddGroupMembers(ctx context.Context, client *gen.Client, in GroupMembersInp
 	}
 	g, err := client.Group.UpdateOneID(in.GroupID).
 		AddUserIDs(missing(in.UserIDs, users)...).AddComputerIDs(missing(in.ComputerIDs, computers)...).Save(ctx)
-	return g, notFound(err, "groupId", "group")
+	return g, problem.MissingIfNotFound(err, "groupId", "group")
 }
 
 // RemoveGroupMembers removes members; ids that are not members are ignored.
 func RemoveGroupMembers(ctx context.Context, client *gen.Client, in GroupMembersInput) (*gen.Group, error) {
 	g, err := client.Group.UpdateOneID(in.GroupID).
-		RemoveUserIDs(dedupe(in.UserIDs)...).RemoveComputerIDs(dedupe(in.ComputerIDs)...).Save(ctx)
-	return g, notFound(err, "groupId", "group")
+		RemoveUserIDs(access.Unique(in.UserIDs)...).RemoveComputerIDs(access.Unique(in.ComputerIDs)...).Save(ctx)
+	return g, problem.MissingIfNotFound(err, "groupId", "group")
 }
 
 func membersExist(ctx context.Context, client *gen.Client, userIDs, computerIDs []int) error {
-	if err := existAll(ctx, client, gen.TypeUser, userIDs, "userIds", "users"); err != nil {
+	if err := access.RequireAll(ctx, client, gen.TypeUser, userIDs, "userIds", "users"); err != nil {
 		return err
 	}
-	return existAll(ctx, client, gen.TypeComputer, computerIDs, "computerIds", "computers")
+	return access.RequireAll(ctx, client, gen.TypeComputer, computerIDs, "computerIds", "computers")
 }
 
 func currentMembers(ctx context.Context, client *gen.Client, groupID int) (users, computers map[int]bool, err error) {
@@ -91,7 +92,7 @@ func currentMembers(ctx context.Context, client *gen.Client, groupID int) (users
 		WithUsers(func(q *gen.UserQuery) { q.Select(user.FieldID) }).
 		WithComputers(func(q *gen.ComputerQuery) { q.Select(computer.FieldID) }).Only(ctx)
 	if err != nil {
-		return nil, nil, notFound(err, "groupId", "group")
+		return nil, nil, problem.MissingIfNotFound(err, "groupId", "group")
 	}
 	users, computers = map[int]bool{}, map[int]bool{}
 	for _, u := range g.Edges.Users {
@@ -105,27 +106,12 @@ func currentMembers(ctx context.Context, client *gen.Client, groupID int) (users
 
 func missing(ids []int, have map[int]bool) []int {
 	var out []int
-	for _, id := range dedupe(ids) {
+	for _, id := range access.Unique(ids) {
 		if !have[id] {
 			out = append(out, id)
 		}
 	}
 	return out
-}
-
-func existAll(ctx context.Context, client *gen.Client, typ string, ids []int, field, what string) error {
-	ids = dedupe(ids)
-	if len(ids) == 0 {
-		return nil
-	}
-	n, err := client.CountByIDs(ctx, typ, ids)
-	if err != nil {
-		return err
-	}
-	if n != len(ids) {
-		return problem.Missing(field, "one or more "+what)
-	}
-	return nil
 }
 
 // ImportGroupCsvInput is a CSV upload of groups (ActivTrak's "upload a group from a

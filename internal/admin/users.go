@@ -10,6 +10,7 @@ import (
 	gen "latchkey/ent"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
+	"latchkey/internal/access"
 	"latchkey/internal/audit"
 	"latchkey/internal/problem"
 )
@@ -102,7 +103,7 @@ func UpdateUser(ctx context.Context, client *gen.Client, in UpdateUserInput) (*g
 		u.ClearManager()
 	}
 	usr, err := u.Save(ctx)
-	return usr, notFound(err, "id", "user")
+	return usr, problem.MissingIfNotFound(err, "id", "user")
 }
 
 func checkManager(ctx context.Context, client *gen.Client, managerID *int, self int) error {
@@ -140,7 +141,7 @@ type deletedUser struct {
 // DeleteUsers deletes users, removing them from every listing, and records each one
 // whole in the audit log. Unknown ids fail the whole call.
 func DeleteUsers(ctx context.Context, client *gen.Client, in DeleteUsersInput) (int, error) {
-	ids := dedupe(in.IDs)
+	ids := access.Unique(in.IDs)
 	if len(ids) == 0 {
 		return 0, problem.BadInput("ids", "name at least one user")
 	}
@@ -178,23 +179,4 @@ func DeleteUsers(ctx context.Context, client *gen.Client, in DeleteUsersInput) (
 		return 0, err
 	}
 	return n, audit.Record(ctx, client, events...)
-}
-
-func notFound(err error, field, what string) error {
-	if gen.IsNotFound(err) {
-		return problem.Missing(field, what)
-	}
-	return err
-}
-
-func dedupe(ids []int) []int {
-	seen := make(map[int]bool, len(ids))
-	out := make([]int, 0, len(ids))
-	for _, id := range ids {
-		if !seen[id] {
-			seen[id] = true
-			out = append(out, id)
-		}
-	}
-	return out
 }

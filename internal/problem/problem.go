@@ -52,6 +52,15 @@ func Missing(field, what string) *Error {
 	return New(NotFound, field, "%s not found", what)
 }
 
+// MissingIfNotFound turns ent's not-found error into Missing(field, what) and
+// returns any other error as it is.
+func MissingIfNotFound(err error, field, what string) error {
+	if ent.IsNotFound(err) {
+		return Missing(field, what)
+	}
+	return err
+}
+
 // Duplicate reports that a value must be unique and is taken.
 func Duplicate(field, format string, args ...any) *Error {
 	return New(Conflict, field, format, args...)
