@@ -69,10 +69,10 @@ func NewHandler(client *ent.Client, cfg Config) http.Handler {
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	srv.Use(pageSizeLimit{max: cfg.Limits.MaxPageSize}) // before the complexity limit, which reads the pages it sets
 	srv.Use(extension.FixedComplexityLimit(cfg.Limits.MaxComplexity))
 	srv.Use(depthLimit{max: cfg.Limits.MaxDepth})
 	srv.Use(entgql.Transactioner{TxOpener: client})
-	srv.AroundFields(capPageSize(cfg.Limits.MaxPageSize))
 	srv.AroundRootFields(nameOperation)
 	srv.AroundResponses(inputErrors)
 	if cfg.Registerer != nil {
@@ -102,7 +102,9 @@ func (s pagedComplexity) Complexity(ctx context.Context, typeName, field string,
 	if c, ok := s.ExecutableSchema.Complexity(ctx, typeName, field, childComplexity, args); ok {
 		return c, ok
 	}
-	if _, paged := args["first"]; !paged {
+	_, first := args["first"]
+	_, last := args["last"]
+	if !first && !last { // not a connection: pageSizeLimit gives every connection one of them
 		return 0, false
 	}
 	return 1 + childComplexity*pageSize(args, s.maxPage), true
@@ -121,32 +123,6 @@ func pageSize(args map[string]any, max int) int {
 		}
 	}
 	return max
-}
-
-// capPageSize refuses a page larger than max and gives a connection asked for
-// without first or last a first of max.
-func capPageSize(max int) graphql.FieldMiddleware {
-	return func(ctx context.Context, next graphql.Resolver) (any, error) {
-		fc := graphql.GetFieldContext(ctx)
-		if fc == nil || fc.Args == nil {
-			return next(ctx)
-		}
-		first, hasFirst := fc.Args["first"].(*int)
-		last, hasLast := fc.Args["last"].(*int)
-		if !hasFirst || !hasLast {
-			return next(ctx)
-		}
-		for name, n := range map[string]*int{"first": first, "last": last} {
-			if n != nil && (*n < 0 || *n > max) {
-				return nil, problem.BadInput(name, "%s must be between 0 and %d", name, max)
-			}
-		}
-		if first == nil && last == nil {
-			n := max
-			fc.Args["first"] = &n
-		}
-		return next(ctx)
-	}
 }
 
 // nameOperation puts the root field being served in the context, for the audit log.

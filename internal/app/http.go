@@ -1,10 +1,12 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -223,14 +225,27 @@ func withMetrics(reg prometheus.Registerer, mux *http.ServeMux, next http.Handle
 	})
 }
 
-// withBodyLimit refuses request bodies over max bytes.
+// withBodyLimit refuses request bodies over max bytes with 413. The body is read up
+// front (it is small by definition) so that a chunked body's size is known before any
+// handler starts on it.
 func withBodyLimit(max int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > max {
 			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, max)
+		if r.Body != nil && r.Body != http.NoBody {
+			body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+			if err != nil {
+				http.Error(w, "could not read the request body", http.StatusBadRequest)
+				return
+			}
+			if int64(len(body)) > max {
+				http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		next.ServeHTTP(w, r)
 	})
 }

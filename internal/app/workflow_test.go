@@ -72,9 +72,9 @@ func TestAdministrationWorkflow(t *testing.T) {
 		nested := c.Must(`query {
 			groups(where: {name: "Claims"}) { totalCount edges { node { name
 				users(first: 10, orderBy: {field: USER_NAME}) { totalCount edges { node { userName groups { name } } } }
-				computers { edges { node { name owner { userName } } } } } } }
+				computers(first: 10) { edges { node { name owner { userName } } } } } } }
 			userTypes { edges { node { name roles { name rights { key } } grants { kind node { name } } } } }
-			dataSets { edges { node { name nodes { totalCount edges { node { name children { name } } } } } } }
+			dataSets(first: 10) { edges { node { name nodes(first: 50) { totalCount edges { node { name children { name } } } } } } }
 			dashboards { totalCount }
 			orgUnits { edges { node { name } } }
 			viewer { userName roles { name } }
