@@ -22,6 +22,7 @@ import (
 	"latchkey/ent/orgunit"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/scimtoken"
 	"latchkey/ent/signingkey"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
@@ -63,6 +64,8 @@ type Client struct {
 	Right *RightClient
 	// Role is the client for interacting with the Role builders.
 	Role *RoleClient
+	// ScimToken is the client for interacting with the ScimToken builders.
+	ScimToken *ScimTokenClient
 	// SigningKey is the client for interacting with the SigningKey builders.
 	SigningKey *SigningKeyClient
 	// User is the client for interacting with the User builders.
@@ -95,6 +98,7 @@ func (c *Client) init() {
 	c.OrgUnit = NewOrgUnitClient(c.config)
 	c.Right = NewRightClient(c.config)
 	c.Role = NewRoleClient(c.config)
+	c.ScimToken = NewScimTokenClient(c.config)
 	c.SigningKey = NewSigningKeyClient(c.config)
 	c.User = NewUserClient(c.config)
 	c.UserGrant = NewUserGrantClient(c.config)
@@ -203,6 +207,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		OrgUnit:       NewOrgUnitClient(cfg),
 		Right:         NewRightClient(cfg),
 		Role:          NewRoleClient(cfg),
+		ScimToken:     NewScimTokenClient(cfg),
 		SigningKey:    NewSigningKeyClient(cfg),
 		User:          NewUserClient(cfg),
 		UserGrant:     NewUserGrantClient(cfg),
@@ -238,6 +243,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		OrgUnit:       NewOrgUnitClient(cfg),
 		Right:         NewRightClient(cfg),
 		Role:          NewRoleClient(cfg),
+		ScimToken:     NewScimTokenClient(cfg),
 		SigningKey:    NewSigningKeyClient(cfg),
 		User:          NewUserClient(cfg),
 		UserGrant:     NewUserGrantClient(cfg),
@@ -273,8 +279,8 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.Account, c.AuditEvent, c.Computer, c.Dashboard, c.DataSet, c.Group,
-		c.HierarchyNode, c.Identity, c.OrgUnit, c.Right, c.Role, c.SigningKey, c.User,
-		c.UserGrant, c.UserType, c.UserTypeGrant,
+		c.HierarchyNode, c.Identity, c.OrgUnit, c.Right, c.Role, c.ScimToken,
+		c.SigningKey, c.User, c.UserGrant, c.UserType, c.UserTypeGrant,
 	} {
 		n.Use(hooks...)
 	}
@@ -285,8 +291,8 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.Account, c.AuditEvent, c.Computer, c.Dashboard, c.DataSet, c.Group,
-		c.HierarchyNode, c.Identity, c.OrgUnit, c.Right, c.Role, c.SigningKey, c.User,
-		c.UserGrant, c.UserType, c.UserTypeGrant,
+		c.HierarchyNode, c.Identity, c.OrgUnit, c.Right, c.Role, c.ScimToken,
+		c.SigningKey, c.User, c.UserGrant, c.UserType, c.UserTypeGrant,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -317,6 +323,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Right.mutate(ctx, m)
 	case *RoleMutation:
 		return c.Role.mutate(ctx, m)
+	case *ScimTokenMutation:
+		return c.ScimToken.mutate(ctx, m)
 	case *SigningKeyMutation:
 		return c.SigningKey.mutate(ctx, m)
 	case *UserMutation:
@@ -2190,6 +2198,156 @@ func (c *RoleClient) mutate(ctx context.Context, m *RoleMutation) (Value, error)
 	}
 }
 
+// ScimTokenClient is a client for the ScimToken schema.
+type ScimTokenClient struct {
+	config
+}
+
+// NewScimTokenClient returns a client for the ScimToken from the given config.
+func NewScimTokenClient(c config) *ScimTokenClient {
+	return &ScimTokenClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `scimtoken.Hooks(f(g(h())))`.
+func (c *ScimTokenClient) Use(hooks ...Hook) {
+	c.hooks.ScimToken = append(c.hooks.ScimToken, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `scimtoken.Intercept(f(g(h())))`.
+func (c *ScimTokenClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ScimToken = append(c.inters.ScimToken, interceptors...)
+}
+
+// Create returns a builder for creating a ScimToken entity.
+func (c *ScimTokenClient) Create() *ScimTokenCreate {
+	mutation := newScimTokenMutation(c.config, OpCreate)
+	return &ScimTokenCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ScimToken entities.
+func (c *ScimTokenClient) CreateBulk(builders ...*ScimTokenCreate) *ScimTokenCreateBulk {
+	return &ScimTokenCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ScimTokenClient) MapCreateBulk(slice any, setFunc func(*ScimTokenCreate, int)) *ScimTokenCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ScimTokenCreateBulk{err: fmt.Errorf("calling to ScimTokenClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ScimTokenCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ScimTokenCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ScimToken.
+func (c *ScimTokenClient) Update() *ScimTokenUpdate {
+	mutation := newScimTokenMutation(c.config, OpUpdate)
+	return &ScimTokenUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ScimTokenClient) UpdateOne(_m *ScimToken) *ScimTokenUpdateOne {
+	mutation := newScimTokenMutation(c.config, OpUpdateOne, withScimToken(_m))
+	return &ScimTokenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ScimTokenClient) UpdateOneID(id int) *ScimTokenUpdateOne {
+	mutation := newScimTokenMutation(c.config, OpUpdateOne, withScimTokenID(id))
+	return &ScimTokenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ScimToken.
+func (c *ScimTokenClient) Delete() *ScimTokenDelete {
+	mutation := newScimTokenMutation(c.config, OpDelete)
+	return &ScimTokenDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ScimTokenClient) DeleteOne(_m *ScimToken) *ScimTokenDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ScimTokenClient) DeleteOneID(id int) *ScimTokenDeleteOne {
+	builder := c.Delete().Where(scimtoken.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ScimTokenDeleteOne{builder}
+}
+
+// Query returns a query builder for ScimToken.
+func (c *ScimTokenClient) Query() *ScimTokenQuery {
+	return &ScimTokenQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeScimToken},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ScimToken entity by its id.
+func (c *ScimTokenClient) Get(ctx context.Context, id int) (*ScimToken, error) {
+	return c.Query().Where(scimtoken.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ScimTokenClient) GetX(ctx context.Context, id int) *ScimToken {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryAccount queries the account edge of a ScimToken.
+func (c *ScimTokenClient) QueryAccount(_m *ScimToken) *AccountQuery {
+	query := (&AccountClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(scimtoken.Table, scimtoken.FieldID, id),
+			sqlgraph.To(account.Table, account.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, scimtoken.AccountTable, scimtoken.AccountColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ScimTokenClient) Hooks() []Hook {
+	hooks := c.hooks.ScimToken
+	return append(hooks[:len(hooks):len(hooks)], scimtoken.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *ScimTokenClient) Interceptors() []Interceptor {
+	return c.inters.ScimToken
+}
+
+func (c *ScimTokenClient) mutate(ctx context.Context, m *ScimTokenMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ScimTokenCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ScimTokenUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ScimTokenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ScimTokenDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ScimToken mutation op: %q", m.Op())
+	}
+}
+
 // SigningKeyClient is a client for the SigningKey schema.
 type SigningKeyClient struct {
 	config
@@ -3344,13 +3502,13 @@ func (c *UserTypeGrantClient) mutate(ctx context.Context, m *UserTypeGrantMutati
 type (
 	hooks struct {
 		Account, AuditEvent, Computer, Dashboard, DataSet, Group, HierarchyNode,
-		Identity, OrgUnit, Right, Role, SigningKey, User, UserGrant, UserType,
-		UserTypeGrant []ent.Hook
+		Identity, OrgUnit, Right, Role, ScimToken, SigningKey, User, UserGrant,
+		UserType, UserTypeGrant []ent.Hook
 	}
 	inters struct {
 		Account, AuditEvent, Computer, Dashboard, DataSet, Group, HierarchyNode,
-		Identity, OrgUnit, Right, Role, SigningKey, User, UserGrant, UserType,
-		UserTypeGrant []ent.Interceptor
+		Identity, OrgUnit, Right, Role, ScimToken, SigningKey, User, UserGrant,
+		UserType, UserTypeGrant []ent.Interceptor
 	}
 )
 

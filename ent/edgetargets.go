@@ -17,6 +17,7 @@ import (
 	"latchkey/ent/orgunit"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/scimtoken"
 	"latchkey/ent/signingkey"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
@@ -71,6 +72,9 @@ var EdgeTargets = map[string]map[string]string{
 		"rights":     "Right",
 		"users":      "User",
 		"user_types": "UserType",
+	},
+	"ScimToken": {
+		"account": "Account",
 	},
 	"SigningKey": {},
 	"User": {
@@ -138,6 +142,8 @@ func (c *Client) CountByIDs(ctx context.Context, typ string, ids []int) (int, er
 		return c.Right.Query().Where(right.IDIn(ids...)).Count(ctx)
 	case "Role":
 		return c.Role.Query().Where(role.IDIn(ids...)).Count(ctx)
+	case "ScimToken":
+		return c.ScimToken.Query().Where(scimtoken.IDIn(ids...)).Count(ctx)
 	case "SigningKey":
 		return c.SigningKey.Query().Where(signingkey.IDIn(ids...)).Count(ctx)
 	case "User":
@@ -248,6 +254,15 @@ func (c *Client) RecordsByIDs(ctx context.Context, typ string, ids []int) (map[i
 		return out, nil
 	case "Role":
 		nodes, err := c.Role.Query().Where(role.IDIn(ids...)).All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range nodes {
+			out[n.ID] = n
+		}
+		return out, nil
+	case "ScimToken":
+		nodes, err := c.ScimToken.Query().Where(scimtoken.IDIn(ids...)).All(ctx)
 		if err != nil {
 			return nil, err
 		}

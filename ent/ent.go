@@ -17,6 +17,7 @@ import (
 	"latchkey/ent/orgunit"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/scimtoken"
 	"latchkey/ent/signingkey"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
@@ -99,6 +100,7 @@ func checkColumn(t, c string) error {
 			orgunit.Table:       orgunit.ValidColumn,
 			right.Table:         right.ValidColumn,
 			role.Table:          role.ValidColumn,
+			scimtoken.Table:     scimtoken.ValidColumn,
 			signingkey.Table:    signingkey.ValidColumn,
 			user.Table:          user.ValidColumn,
 			usergrant.Table:     usergrant.ValidColumn,

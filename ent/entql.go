@@ -15,6 +15,7 @@ import (
 	"latchkey/ent/predicate"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/scimtoken"
 	"latchkey/ent/signingkey"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
@@ -29,7 +30,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 16)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 17)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   account.Table,
@@ -249,6 +250,28 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   scimtoken.Table,
+			Columns: scimtoken.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: scimtoken.FieldID,
+			},
+		},
+		Type: "ScimToken",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			scimtoken.FieldAccountID:   {Type: field.TypeInt, Column: scimtoken.FieldAccountID},
+			scimtoken.FieldCreatedAt:   {Type: field.TypeTime, Column: scimtoken.FieldCreatedAt},
+			scimtoken.FieldUpdatedAt:   {Type: field.TypeTime, Column: scimtoken.FieldUpdatedAt},
+			scimtoken.FieldName:        {Type: field.TypeString, Column: scimtoken.FieldName},
+			scimtoken.FieldSecretHash:  {Type: field.TypeString, Column: scimtoken.FieldSecretHash},
+			scimtoken.FieldPrefix:      {Type: field.TypeString, Column: scimtoken.FieldPrefix},
+			scimtoken.FieldCreatedByID: {Type: field.TypeInt, Column: scimtoken.FieldCreatedByID},
+			scimtoken.FieldLastUsedAt:  {Type: field.TypeTime, Column: scimtoken.FieldLastUsedAt},
+			scimtoken.FieldRevokedAt:   {Type: field.TypeTime, Column: scimtoken.FieldRevokedAt},
+		},
+	}
+	graph.Nodes[12] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   signingkey.Table,
 			Columns: signingkey.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -267,7 +290,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			signingkey.FieldNotAfter:   {Type: field.TypeTime, Column: signingkey.FieldNotAfter},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -303,7 +326,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldLastLoginAt:    {Type: field.TypeTime, Column: user.FieldLastLoginAt},
 		},
 	}
-	graph.Nodes[13] = &sqlgraph.Node{
+	graph.Nodes[14] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usergrant.Table,
 			Columns: usergrant.Columns,
@@ -333,7 +356,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			usergrant.FieldGrantedAt:      {Type: field.TypeTime, Column: usergrant.FieldGrantedAt},
 		},
 	}
-	graph.Nodes[14] = &sqlgraph.Node{
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usertype.Table,
 			Columns: usertype.Columns,
@@ -352,7 +375,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			usertype.FieldReadOnly:    {Type: field.TypeBool, Column: usertype.FieldReadOnly},
 		},
 	}
-	graph.Nodes[15] = &sqlgraph.Node{
+	graph.Nodes[16] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usertypegrant.Table,
 			Columns: usertypegrant.Columns,
@@ -665,6 +688,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Role",
 		"UserType",
+	)
+	graph.MustAddE(
+		"account",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   scimtoken.AccountTable,
+			Columns: []string{scimtoken.AccountColumn},
+			Bidi:    false,
+		},
+		"ScimToken",
+		"Account",
 	)
 	graph.MustAddE(
 		"account",
@@ -2182,6 +2217,105 @@ func (f *RoleFilter) WhereHasUserTypesWith(preds ...predicate.UserType) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *ScimTokenQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the ScimTokenQuery builder.
+func (_q *ScimTokenQuery) Filter() *ScimTokenFilter {
+	return &ScimTokenFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *ScimTokenMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the ScimTokenMutation builder.
+func (m *ScimTokenMutation) Filter() *ScimTokenFilter {
+	return &ScimTokenFilter{config: m.config, predicateAdder: m}
+}
+
+// ScimTokenFilter provides a generic filtering capability at runtime for ScimTokenQuery.
+type ScimTokenFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *ScimTokenFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *ScimTokenFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(scimtoken.FieldID))
+}
+
+// WhereAccountID applies the entql int predicate on the account_id field.
+func (f *ScimTokenFilter) WhereAccountID(p entql.IntP) {
+	f.Where(p.Field(scimtoken.FieldAccountID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *ScimTokenFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(scimtoken.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *ScimTokenFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(scimtoken.FieldUpdatedAt))
+}
+
+// WhereName applies the entql string predicate on the name field.
+func (f *ScimTokenFilter) WhereName(p entql.StringP) {
+	f.Where(p.Field(scimtoken.FieldName))
+}
+
+// WhereSecretHash applies the entql string predicate on the secret_hash field.
+func (f *ScimTokenFilter) WhereSecretHash(p entql.StringP) {
+	f.Where(p.Field(scimtoken.FieldSecretHash))
+}
+
+// WherePrefix applies the entql string predicate on the prefix field.
+func (f *ScimTokenFilter) WherePrefix(p entql.StringP) {
+	f.Where(p.Field(scimtoken.FieldPrefix))
+}
+
+// WhereCreatedByID applies the entql int predicate on the created_by_id field.
+func (f *ScimTokenFilter) WhereCreatedByID(p entql.IntP) {
+	f.Where(p.Field(scimtoken.FieldCreatedByID))
+}
+
+// WhereLastUsedAt applies the entql time.Time predicate on the last_used_at field.
+func (f *ScimTokenFilter) WhereLastUsedAt(p entql.TimeP) {
+	f.Where(p.Field(scimtoken.FieldLastUsedAt))
+}
+
+// WhereRevokedAt applies the entql time.Time predicate on the revoked_at field.
+func (f *ScimTokenFilter) WhereRevokedAt(p entql.TimeP) {
+	f.Where(p.Field(scimtoken.FieldRevokedAt))
+}
+
+// WhereHasAccount applies a predicate to check if query has an edge account.
+func (f *ScimTokenFilter) WhereHasAccount() {
+	f.Where(entql.HasEdge("account"))
+}
+
+// WhereHasAccountWith applies a predicate to check if query has an edge account with a given conditions (other predicates).
+func (f *ScimTokenFilter) WhereHasAccountWith(preds ...predicate.Account) {
+	f.Where(entql.HasEdgeWith("account", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *SigningKeyQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -2210,7 +2344,7 @@ type SigningKeyFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SigningKeyFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2285,7 +2419,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2566,7 +2700,7 @@ type UserGrantFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserGrantFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2817,7 +2951,7 @@ type UserTypeFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserTypeFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2943,7 +3077,7 @@ type UserTypeGrantFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserTypeGrantFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

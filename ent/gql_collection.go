@@ -16,6 +16,7 @@ import (
 	"latchkey/ent/orgunit"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/scimtoken"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
 	"latchkey/ent/usertype"
@@ -1670,6 +1671,125 @@ func newRolePaginateArgs(rv map[string]any) *rolePaginateArgs {
 	}
 	if v, ok := rv[whereField].(*RoleWhereInput); ok {
 		args.opts = append(args.opts, WithRoleFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ScimTokenQuery) CollectFields(ctx context.Context, satisfies ...string) (*ScimTokenQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ScimTokenQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(scimtoken.Columns))
+		selectedFields = []string{scimtoken.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[scimtoken.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, scimtoken.FieldCreatedAt)
+				fieldSeen[scimtoken.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[scimtoken.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, scimtoken.FieldUpdatedAt)
+				fieldSeen[scimtoken.FieldUpdatedAt] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[scimtoken.FieldName]; !ok {
+				selectedFields = append(selectedFields, scimtoken.FieldName)
+				fieldSeen[scimtoken.FieldName] = struct{}{}
+			}
+		case "prefix":
+			if _, ok := fieldSeen[scimtoken.FieldPrefix]; !ok {
+				selectedFields = append(selectedFields, scimtoken.FieldPrefix)
+				fieldSeen[scimtoken.FieldPrefix] = struct{}{}
+			}
+		case "createdByID":
+			if _, ok := fieldSeen[scimtoken.FieldCreatedByID]; !ok {
+				selectedFields = append(selectedFields, scimtoken.FieldCreatedByID)
+				fieldSeen[scimtoken.FieldCreatedByID] = struct{}{}
+			}
+		case "lastUsedAt":
+			if _, ok := fieldSeen[scimtoken.FieldLastUsedAt]; !ok {
+				selectedFields = append(selectedFields, scimtoken.FieldLastUsedAt)
+				fieldSeen[scimtoken.FieldLastUsedAt] = struct{}{}
+			}
+		case "revokedAt":
+			if _, ok := fieldSeen[scimtoken.FieldRevokedAt]; !ok {
+				selectedFields = append(selectedFields, scimtoken.FieldRevokedAt)
+				fieldSeen[scimtoken.FieldRevokedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type scimtokenPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ScimTokenPaginateOption
+}
+
+func newScimTokenPaginateArgs(rv map[string]any) *scimtokenPaginateArgs {
+	args := &scimtokenPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ScimTokenOrder{Field: &ScimTokenOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithScimTokenOrder(order))
+			}
+		case *ScimTokenOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithScimTokenOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*ScimTokenWhereInput); ok {
+		args.opts = append(args.opts, WithScimTokenFilter(v.Filter))
 	}
 	return args
 }

@@ -17,6 +17,7 @@ import (
 	"latchkey/ent/orgunit"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/scimtoken"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
 	"latchkey/ent/usertype"
@@ -81,6 +82,11 @@ var roleImplementors = []string{"Role", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Role) IsNode() {}
+
+var scimtokenImplementors = []string{"ScimToken", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*ScimToken) IsNode() {}
 
 var userImplementors = []string{"User", "Node"}
 
@@ -265,6 +271,15 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			Where(role.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, roleImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case scimtoken.Table:
+		query := c.ScimToken.Query().
+			Where(scimtoken.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, scimtokenImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -526,6 +541,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 		query := c.Role.Query().
 			Where(role.IDIn(ids...))
 		query, err := query.CollectFields(ctx, roleImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case scimtoken.Table:
+		query := c.ScimToken.Query().
+			Where(scimtoken.IDIn(ids...))
+		query, err := query.CollectFields(ctx, scimtokenImplementors...)
 		if err != nil {
 			return nil, err
 		}

@@ -36,6 +36,8 @@ type Tx struct {
 	Right *RightClient
 	// Role is the client for interacting with the Role builders.
 	Role *RoleClient
+	// ScimToken is the client for interacting with the ScimToken builders.
+	ScimToken *ScimTokenClient
 	// SigningKey is the client for interacting with the SigningKey builders.
 	SigningKey *SigningKeyClient
 	// User is the client for interacting with the User builders.
@@ -188,6 +190,7 @@ func (tx *Tx) init() {
 	tx.OrgUnit = NewOrgUnitClient(tx.config)
 	tx.Right = NewRightClient(tx.config)
 	tx.Role = NewRoleClient(tx.config)
+	tx.ScimToken = NewScimTokenClient(tx.config)
 	tx.SigningKey = NewSigningKeyClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 	tx.UserGrant = NewUserGrantClient(tx.config)

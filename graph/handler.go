@@ -72,7 +72,7 @@ func NewHandler(client *ent.Client, cfg Config) http.Handler {
 	srv.Use(pageSizeLimit{max: cfg.Limits.MaxPageSize}) // before the complexity limit, which reads the pages it sets
 	srv.Use(extension.FixedComplexityLimit(cfg.Limits.MaxComplexity))
 	srv.Use(depthLimit{max: cfg.Limits.MaxDepth})
-	srv.Use(entgql.Transactioner{TxOpener: client})
+	srv.Use(transactioner{entgql.Transactioner{TxOpener: client}})
 	srv.AroundRootFields(nameOperation)
 	srv.AroundResponses(inputErrors)
 	if cfg.Registerer != nil {
@@ -89,6 +89,17 @@ func NewHandler(client *ent.Client, cfg Config) http.Handler {
 // GraphiQL serves the in-browser IDE for endpoint.
 func GraphiQL(endpoint string) http.Handler {
 	return playground.Handler("Latchkey", endpoint)
+}
+
+// transactioner runs each mutation operation in one transaction (entgql's), and
+// stays out of requests gqlgen refused before there was an operation to run.
+type transactioner struct{ entgql.Transactioner }
+
+func (t transactioner) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	if !graphql.HasOperationContext(ctx) {
+		return next(ctx)
+	}
+	return t.Transactioner.InterceptResponse(ctx, next)
 }
 
 // pagedComplexity makes a connection cost its children's complexity times its page
@@ -232,6 +243,7 @@ func inputProblem(p *problem.Error, path ast.Path) *problem.Error {
 var (
 	// gqlgen's messages for input it could not coerce.
 	requiredField = regexp.MustCompile(`^Field "[A-Za-z]+\.([A-Za-z]+)" of required type "[^"]+" was not provided`)
+	requiredArg   = regexp.MustCompile(`^Field "[A-Za-z]+" argument "([A-Za-z]+)" of type "[^"]+" is required`)
 	variablePath  = regexp.MustCompile(`^input: variable\.[A-Za-z]+((?:\.[A-Za-z0-9]+|\[\d+\])*)`)
 )
 
@@ -254,6 +266,8 @@ func inputErrors(ctx context.Context, next graphql.ResponseHandler) *graphql.Res
 				}
 			}
 		} else if m := requiredField.FindStringSubmatch(e.Message); m != nil {
+			field = m[1]
+		} else if m := requiredArg.FindStringSubmatch(e.Message); m != nil {
 			field = m[1]
 		} else if m := variablePath.FindStringSubmatch(e.Message); m != nil && m[1] != "" {
 			parts := strings.Split(strings.TrimPrefix(m[1], "."), ".")

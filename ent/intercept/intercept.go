@@ -19,6 +19,7 @@ import (
 	"latchkey/ent/predicate"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/scimtoken"
 	"latchkey/ent/signingkey"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
@@ -381,6 +382,33 @@ func (f TraverseRole) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.RoleQuery", q)
 }
 
+// The ScimTokenFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ScimTokenFunc func(context.Context, *ent.ScimTokenQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ScimTokenFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ScimTokenQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ScimTokenQuery", q)
+}
+
+// The TraverseScimToken type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseScimToken func(context.Context, *ent.ScimTokenQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseScimToken) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseScimToken) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ScimTokenQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ScimTokenQuery", q)
+}
+
 // The SigningKeyFunc type is an adapter to allow the use of ordinary function as a Querier.
 type SigningKeyFunc func(context.Context, *ent.SigningKeyQuery) (ent.Value, error)
 
@@ -541,6 +569,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.RightQuery, predicate.Right, right.OrderOption]{typ: ent.TypeRight, tq: q}, nil
 	case *ent.RoleQuery:
 		return &query[*ent.RoleQuery, predicate.Role, role.OrderOption]{typ: ent.TypeRole, tq: q}, nil
+	case *ent.ScimTokenQuery:
+		return &query[*ent.ScimTokenQuery, predicate.ScimToken, scimtoken.OrderOption]{typ: ent.TypeScimToken, tq: q}, nil
 	case *ent.SigningKeyQuery:
 		return &query[*ent.SigningKeyQuery, predicate.SigningKey, signingkey.OrderOption]{typ: ent.TypeSigningKey, tq: q}, nil
 	case *ent.UserQuery:

@@ -387,6 +387,45 @@ var (
 			},
 		},
 	}
+	// ScimTokensColumns holds the columns for the "scim_tokens" table.
+	ScimTokensColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "secret_hash", Type: field.TypeString, Size: 64},
+		{Name: "prefix", Type: field.TypeString, Size: 16},
+		{Name: "created_by_id", Type: field.TypeInt, Nullable: true},
+		{Name: "last_used_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "revoked_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "account_id", Type: field.TypeInt},
+	}
+	// ScimTokensTable holds the schema information for the "scim_tokens" table.
+	ScimTokensTable = &schema.Table{
+		Name:       "scim_tokens",
+		Columns:    ScimTokensColumns,
+		PrimaryKey: []*schema.Column{ScimTokensColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "scim_tokens_accounts_account",
+				Columns:    []*schema.Column{ScimTokensColumns[9]},
+				RefColumns: []*schema.Column{AccountsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "scimtoken_secret_hash",
+				Unique:  true,
+				Columns: []*schema.Column{ScimTokensColumns[4]},
+			},
+			{
+				Name:    "scimtoken_account_id",
+				Unique:  false,
+				Columns: []*schema.Column{ScimTokensColumns[9]},
+			},
+		},
+	}
 	// SigningKeysColumns holds the columns for the "signing_keys" table.
 	SigningKeysColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -943,6 +982,7 @@ var (
 		OrgUnitsTable,
 		RightsTable,
 		RolesTable,
+		ScimTokensTable,
 		SigningKeysTable,
 		UsersTable,
 		UserGrantsTable,
@@ -1025,6 +1065,12 @@ func init() {
 		Charset:        "utf8mb4",
 		Collation:      "utf8mb4_bin",
 		IncrementStart: func(i int) *int { return &i }(42949672960),
+	}
+	ScimTokensTable.ForeignKeys[0].RefTable = AccountsTable
+	ScimTokensTable.Annotation = &entsql.Annotation{
+		Charset:        "utf8mb4",
+		Collation:      "utf8mb4_bin",
+		IncrementStart: func(i int) *int { return &i }(68719476736),
 	}
 	SigningKeysTable.Annotation = &entsql.Annotation{
 		Charset:        "utf8mb4",

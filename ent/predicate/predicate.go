@@ -39,6 +39,9 @@ type Right func(*sql.Selector)
 // Role is the predicate function for role builders.
 type Role func(*sql.Selector)
 
+// ScimToken is the predicate function for scimtoken builders.
+type ScimToken func(*sql.Selector)
+
 // SigningKey is the predicate function for signingkey builders.
 type SigningKey func(*sql.Selector)
 

@@ -16,6 +16,7 @@ import (
 	"latchkey/ent/right"
 	"latchkey/ent/role"
 	"latchkey/ent/schema"
+	"latchkey/ent/scimtoken"
 	"latchkey/ent/signingkey"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
@@ -625,6 +626,61 @@ func init() {
 	roleDescBuiltIn := roleFields[3].Descriptor()
 	// role.DefaultBuiltIn holds the default value on creation for the built_in field.
 	role.DefaultBuiltIn = roleDescBuiltIn.Default.(bool)
+	scimtokenMixin := schema.ScimToken{}.Mixin()
+	scimtoken.Policy = privacy.NewPolicies(scimtokenMixin[0], schema.ScimToken{})
+	scimtoken.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := scimtoken.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	scimtokenMixinHooks0 := scimtokenMixin[0].Hooks()
+
+	scimtoken.Hooks[1] = scimtokenMixinHooks0[0]
+
+	scimtoken.Hooks[2] = scimtokenMixinHooks0[1]
+	scimtokenMixinFields1 := scimtokenMixin[1].Fields()
+	_ = scimtokenMixinFields1
+	scimtokenFields := schema.ScimToken{}.Fields()
+	_ = scimtokenFields
+	// scimtokenDescCreatedAt is the schema descriptor for created_at field.
+	scimtokenDescCreatedAt := scimtokenMixinFields1[0].Descriptor()
+	// scimtoken.DefaultCreatedAt holds the default value on creation for the created_at field.
+	scimtoken.DefaultCreatedAt = scimtokenDescCreatedAt.Default.(func() time.Time)
+	// scimtokenDescUpdatedAt is the schema descriptor for updated_at field.
+	scimtokenDescUpdatedAt := scimtokenMixinFields1[1].Descriptor()
+	// scimtoken.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	scimtoken.DefaultUpdatedAt = scimtokenDescUpdatedAt.Default.(func() time.Time)
+	// scimtoken.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	scimtoken.UpdateDefaultUpdatedAt = scimtokenDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// scimtokenDescName is the schema descriptor for name field.
+	scimtokenDescName := scimtokenFields[0].Descriptor()
+	// scimtoken.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	scimtoken.NameValidator = func() func(string) error {
+		validators := scimtokenDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// scimtokenDescSecretHash is the schema descriptor for secret_hash field.
+	scimtokenDescSecretHash := scimtokenFields[1].Descriptor()
+	// scimtoken.SecretHashValidator is a validator for the "secret_hash" field. It is called by the builders before save.
+	scimtoken.SecretHashValidator = scimtokenDescSecretHash.Validators[0].(func(string) error)
+	// scimtokenDescPrefix is the schema descriptor for prefix field.
+	scimtokenDescPrefix := scimtokenFields[2].Descriptor()
+	// scimtoken.PrefixValidator is a validator for the "prefix" field. It is called by the builders before save.
+	scimtoken.PrefixValidator = scimtokenDescPrefix.Validators[0].(func(string) error)
 	signingkeyMixin := schema.SigningKey{}.Mixin()
 	signingkey.Policy = privacy.NewPolicies(schema.SigningKey{})
 	signingkey.Hooks[0] = func(next ent.Mutator) ent.Mutator {

@@ -377,6 +377,28 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	ScimToken struct {
+		CreatedAt   func(childComplexity int) int
+		CreatedByID func(childComplexity int) int
+		ID          func(childComplexity int) int
+		LastUsedAt  func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Prefix      func(childComplexity int) int
+		RevokedAt   func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
+	}
+
+	ScimTokenConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	ScimTokenEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	UpdateComputerPayload struct {
 		Computer func(childComplexity int) int
 	}
@@ -2036,6 +2058,87 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RoleEdge.Node(childComplexity), true
 
+	case "ScimToken.createdAt":
+		if e.ComplexityRoot.ScimToken.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.CreatedAt(childComplexity), true
+	case "ScimToken.createdByID":
+		if e.ComplexityRoot.ScimToken.CreatedByID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.CreatedByID(childComplexity), true
+	case "ScimToken.id":
+		if e.ComplexityRoot.ScimToken.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.ID(childComplexity), true
+	case "ScimToken.lastUsedAt":
+		if e.ComplexityRoot.ScimToken.LastUsedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.LastUsedAt(childComplexity), true
+	case "ScimToken.name":
+		if e.ComplexityRoot.ScimToken.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.Name(childComplexity), true
+	case "ScimToken.prefix":
+		if e.ComplexityRoot.ScimToken.Prefix == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.Prefix(childComplexity), true
+	case "ScimToken.revokedAt":
+		if e.ComplexityRoot.ScimToken.RevokedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.RevokedAt(childComplexity), true
+	case "ScimToken.updatedAt":
+		if e.ComplexityRoot.ScimToken.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.UpdatedAt(childComplexity), true
+
+	case "ScimTokenConnection.edges":
+		if e.ComplexityRoot.ScimTokenConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimTokenConnection.Edges(childComplexity), true
+	case "ScimTokenConnection.pageInfo":
+		if e.ComplexityRoot.ScimTokenConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimTokenConnection.PageInfo(childComplexity), true
+	case "ScimTokenConnection.totalCount":
+		if e.ComplexityRoot.ScimTokenConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimTokenConnection.TotalCount(childComplexity), true
+
+	case "ScimTokenEdge.cursor":
+		if e.ComplexityRoot.ScimTokenEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimTokenEdge.Cursor(childComplexity), true
+	case "ScimTokenEdge.node":
+		if e.ComplexityRoot.ScimTokenEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimTokenEdge.Node(childComplexity), true
+
 	case "UpdateComputerPayload.computer":
 		if e.ComplexityRoot.UpdateComputerPayload.Computer == nil {
 			break
@@ -2683,6 +2786,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("RightWhereInput", ec.unmarshalInputRightWhereInput),
 			graphql.NewInputUnmarshaler("RoleOrder", ec.unmarshalInputRoleOrder),
 			graphql.NewInputUnmarshaler("RoleWhereInput", ec.unmarshalInputRoleWhereInput),
+			graphql.NewInputUnmarshaler("ScimTokenOrder", ec.unmarshalInputScimTokenOrder),
+			graphql.NewInputUnmarshaler("ScimTokenWhereInput", ec.unmarshalInputScimTokenWhereInput),
 			graphql.NewInputUnmarshaler("UpdateComputerInput", ec.unmarshalInputUpdateComputerInput),
 			graphql.NewInputUnmarshaler("UpdateDashboardInput", ec.unmarshalInputUpdateDashboardInput),
 			graphql.NewInputUnmarshaler("UpdateDataSetInput", ec.unmarshalInputUpdateDataSetInput),
@@ -4882,6 +4987,179 @@ input RoleWhereInput {
   hasUserTypes: Boolean
   hasUserTypesWith: [UserTypeWhereInput!]
 }
+type ScimToken implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  name: String!
+  prefix: String!
+  createdByID: Int
+  lastUsedAt: Time
+  revokedAt: Time
+}
+"""
+A connection to a list of items.
+"""
+type ScimTokenConnection {
+  """
+  A list of edges.
+  """
+  edges: [ScimTokenEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type ScimTokenEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: ScimToken
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for ScimToken connections
+"""
+input ScimTokenOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order ScimTokens.
+  """
+  field: ScimTokenOrderField!
+}
+"""
+Properties by which ScimToken connections can be ordered.
+"""
+enum ScimTokenOrderField {
+  CREATED_AT
+  UPDATED_AT
+}
+"""
+ScimTokenWhereInput is used for filtering ScimToken objects.
+Input was generated by ent.
+"""
+input ScimTokenWhereInput {
+  not: ScimTokenWhereInput
+  and: [ScimTokenWhereInput!]
+  or: [ScimTokenWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  """
+  created_at field predicates
+  """
+  createdAt: Time
+  createdAtNEQ: Time
+  createdAtIn: [Time!]
+  createdAtNotIn: [Time!]
+  createdAtGT: Time
+  createdAtGTE: Time
+  createdAtLT: Time
+  createdAtLTE: Time
+  """
+  updated_at field predicates
+  """
+  updatedAt: Time
+  updatedAtNEQ: Time
+  updatedAtIn: [Time!]
+  updatedAtNotIn: [Time!]
+  updatedAtGT: Time
+  updatedAtGTE: Time
+  updatedAtLT: Time
+  updatedAtLTE: Time
+  """
+  name field predicates
+  """
+  name: String
+  nameNEQ: String
+  nameIn: [String!]
+  nameNotIn: [String!]
+  nameGT: String
+  nameGTE: String
+  nameLT: String
+  nameLTE: String
+  nameContains: String
+  nameHasPrefix: String
+  nameHasSuffix: String
+  nameEqualFold: String
+  nameContainsFold: String
+  """
+  prefix field predicates
+  """
+  prefix: String
+  prefixNEQ: String
+  prefixIn: [String!]
+  prefixNotIn: [String!]
+  prefixGT: String
+  prefixGTE: String
+  prefixLT: String
+  prefixLTE: String
+  prefixContains: String
+  prefixHasPrefix: String
+  prefixHasSuffix: String
+  prefixEqualFold: String
+  prefixContainsFold: String
+  """
+  created_by_id field predicates
+  """
+  createdByID: Int
+  createdByIDNEQ: Int
+  createdByIDIn: [Int!]
+  createdByIDNotIn: [Int!]
+  createdByIDGT: Int
+  createdByIDGTE: Int
+  createdByIDLT: Int
+  createdByIDLTE: Int
+  createdByIDIsNil: Boolean
+  createdByIDNotNil: Boolean
+  """
+  last_used_at field predicates
+  """
+  lastUsedAt: Time
+  lastUsedAtNEQ: Time
+  lastUsedAtIn: [Time!]
+  lastUsedAtNotIn: [Time!]
+  lastUsedAtGT: Time
+  lastUsedAtGTE: Time
+  lastUsedAtLT: Time
+  lastUsedAtLTE: Time
+  lastUsedAtIsNil: Boolean
+  lastUsedAtNotNil: Boolean
+  """
+  revoked_at field predicates
+  """
+  revokedAt: Time
+  revokedAtNEQ: Time
+  revokedAtIn: [Time!]
+  revokedAtNotIn: [Time!]
+  revokedAtGT: Time
+  revokedAtGTE: Time
+  revokedAtLT: Time
+  revokedAtLTE: Time
+  revokedAtIsNil: Boolean
+  revokedAtNotNil: Boolean
+}
 """
 The builtin Time type
 """
@@ -6669,6 +6947,38 @@ func (ec *executionContext) childFields_RoleEdge(ctx context.Context, field grap
 		return ec.fieldContext_RoleEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RoleEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ScimToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ScimToken_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ScimToken_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_ScimToken_updatedAt(ctx, field)
+	case "name":
+		return ec.fieldContext_ScimToken_name(ctx, field)
+	case "prefix":
+		return ec.fieldContext_ScimToken_prefix(ctx, field)
+	case "createdByID":
+		return ec.fieldContext_ScimToken_createdByID(ctx, field)
+	case "lastUsedAt":
+		return ec.fieldContext_ScimToken_lastUsedAt(ctx, field)
+	case "revokedAt":
+		return ec.fieldContext_ScimToken_revokedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScimToken", field.Name)
+}
+
+func (ec *executionContext) childFields_ScimTokenEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_ScimTokenEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_ScimTokenEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScimTokenEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_UpdateComputerPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

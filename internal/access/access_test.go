@@ -216,6 +216,8 @@ func TestResolveGrant(t *testing.T) {
 			{"dashboard", access.GrantInput{DashboardID: id(dash.ID)}, enums.GrantDashboard, "B:" + itoa(dash.ID), ""},
 			{"nothing", access.GrantInput{}, "", "", problem.BadUserInput},
 			{"right, data set and ALL", access.GrantInput{Right: key("reports.view"), DataSetID: id(ds.ID), AllDataSets: &yes}, "", "", problem.BadUserInput},
+			{"company right on a level", access.GrantInput{Right: key("reports.view"), DataSetID: id(ds.ID), NodeID: id(node.ID)}, enums.GrantCompanyRight, "C:" + itoa(reportsView) + ":" + itoa(ds.ID) + ":" + itoa(node.ID), ""},
+			{"company right ALL on a level", access.GrantInput{Right: key("reports.view"), AllDataSets: &yes, NodeID: id(node.ID)}, "", "", problem.BadUserInput},
 			{"node without data set", access.GrantInput{NodeID: id(node.ID)}, "", "", problem.BadUserInput},
 			{"org and dashboard", access.GrantInput{OrgUnitID: id(org.ID), DashboardID: id(dash.ID)}, "", "", problem.BadUserInput},
 			{"unknown right", access.GrantInput{Right: key("nope.nope")}, "", "", problem.NotFound},

@@ -13,8 +13,9 @@ import (
 
 // GrantInput names a grant by which of its fields are set (SPEC §6):
 // right alone is an application right; dataSetId (+ nodeId) alone is data-set
-// access; right + dataSetId or right + allDataSets is a company-specific right;
-// orgUnitId is organisation access; dashboardId is dashboard access.
+// access; right + dataSetId (+ nodeId, a hierarchy level) or right + allDataSets is a
+// company-specific right; orgUnitId is organisation access; dashboardId is dashboard
+// access.
 type GrantInput struct {
 	Right       *string
 	DataSetID   *int
@@ -45,6 +46,9 @@ func (g Grant) Key() string {
 		if g.AllDataSets {
 			return fmt.Sprintf("C:%d:*", g.RightID)
 		}
+		if g.NodeID != 0 {
+			return fmt.Sprintf("C:%d:%d:%d", g.RightID, g.DataSetID, g.NodeID)
+		}
 		return fmt.Sprintf("C:%d:%d", g.RightID, g.DataSetID)
 	case enums.GrantDataSet:
 		if g.NodeID != 0 {
@@ -69,7 +73,7 @@ func ResolveGrant(ctx context.Context, client *gen.Client, in GrantInput, field 
 	switch {
 	case in.Right != nil && in.DataSetID == nil && !all && in.NodeID == nil && in.OrgUnitID == nil && in.DashboardID == nil:
 		g.Kind = enums.GrantAppRight
-	case in.Right != nil && (in.DataSetID != nil) != all && in.NodeID == nil && in.OrgUnitID == nil && in.DashboardID == nil:
+	case in.Right != nil && (in.DataSetID != nil) != all && (in.NodeID == nil || !all) && in.OrgUnitID == nil && in.DashboardID == nil:
 		g.Kind, g.AllDataSets = enums.GrantCompanyRight, all
 	case in.Right == nil && in.DataSetID != nil && !all && in.OrgUnitID == nil && in.DashboardID == nil:
 		g.Kind = enums.GrantDataSet

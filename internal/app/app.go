@@ -36,6 +36,9 @@ type Config struct {
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg := &Config{}
 	cmd := command(cfg, stdout)
+	// Usage and help go to stderr: stdout carries only a command's result (JSON, a
+	// token), so scripts can read it.
+	cmd.Writer, cmd.ErrWriter = stderr, stderr
 	if err := cmd.Run(ctx, append([]string{"latchkey"}, args...)); err != nil {
 		fmt.Fprintln(stderr, "latchkey:", err)
 		return 1
@@ -83,7 +86,12 @@ func serveFlags(cfg *Config) []cli.Flag {
 func command(cfg *Config, stdout io.Writer) *cli.Command {
 	var bootstrap bootstrapArgs
 	var token tokenArgs
-	serve := func(ctx context.Context, _ *cli.Command) error { return Serve(ctx, *cfg) }
+	serve := func(ctx context.Context, cmd *cli.Command) error {
+		if cmd.Args().Present() {
+			return fmt.Errorf("unknown command %q (commands: serve, migrate, bootstrap, token)", cmd.Args().First())
+		}
+		return Serve(ctx, *cfg)
+	}
 	return &cli.Command{
 		Name:   "latchkey",
 		Usage:  "user administration and access rights server",

@@ -55,6 +55,8 @@ type BootstrapResult struct {
 	UserID      string    `json:"userId"`
 	AccessToken string    `json:"accessToken"`
 	ExpiresAt   time.Time `json:"expiresAt"`
+	// ScimToken is the account's first SCIM bearer token (shown only here).
+	ScimToken string `json:"scimToken"`
 }
 
 // Bootstrap creates an account with its first Admin (in one transaction) and prints
@@ -110,6 +112,10 @@ func BootstrapAccount(ctx context.Context, st *store.Store, authn *auth.Service,
 			return nil, rollback(tx, err)
 		}
 	}
+	scim, _, err := auth.NewSCIMToken(sys, tx.Client(), "bootstrap")
+	if err != nil {
+		return nil, rollback(tx, err)
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
@@ -117,7 +123,7 @@ func BootstrapAccount(ctx context.Context, st *store.Store, authn *auth.Service,
 	if err != nil {
 		return nil, err
 	}
-	return &BootstrapResult{AccountID: relayid.Encode(acct.ID), UserID: relayid.Encode(admn.ID), AccessToken: token, ExpiresAt: exp}, nil
+	return &BootstrapResult{AccountID: relayid.Encode(acct.ID), UserID: relayid.Encode(admn.ID), AccessToken: token, ExpiresAt: exp, ScimToken: scim}, nil
 }
 
 // setLogin gives u a login: the identity for their email (created when new) with

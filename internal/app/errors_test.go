@@ -2,6 +2,8 @@ package app_test
 
 import (
 	"encoding/base64"
+	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -226,6 +228,35 @@ func TestErrors(t *testing.T) {
 			}
 			// The untampered token still works.
 			c.Must(`{ viewer { id } }`, nil)
+		})
+
+		t.Run("unreadable requests", func(t *testing.T) {
+			// Requests gqlgen refuses before it has an operation: they are the client's
+			// fault (4xx, not INTERNAL_SERVER_ERROR), and say what is wrong.
+			bodies := []struct{ name, body string }{
+				{"malformed JSON", `{not json`},
+				{"variables not an object", `{"query": "{ viewer { id } }", "variables": "x"}`},
+				{"query not a string", `{"query": 42}`},
+			}
+			for _, b := range bodies {
+				req, _ := http.NewRequest(http.MethodPost, env.Server.URL+"/query", strings.NewReader(b.body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+c.Token)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				raw, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				var decoded struct{ Errors []apptest.Error }
+				_ = json.Unmarshal(raw, &decoded)
+				if resp.StatusCode != http.StatusBadRequest || len(decoded.Errors) == 0 ||
+					decoded.Errors[0].Code() == "INTERNAL_SERVER_ERROR" || decoded.Errors[0].Message == "internal error" {
+					t.Errorf("%s: HTTP %d %s; want 400 with an error saying the body is not a GraphQL request, not an internal error "+
+						"(entgql.Transactioner.InterceptResponse panics on \"missing operation context\" when gqlgen dispatches a transport error)", b.name, resp.StatusCode, raw)
+				}
+				checkNoSQL(t, b.name, decoded.Errors)
+			}
 		})
 
 		t.Run("no partial writes", func(t *testing.T) {

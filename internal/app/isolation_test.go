@@ -367,23 +367,23 @@ func checkNotFoundOnly(t *testing.T, what string, r *apptest.Response, other *te
 const nestedQuery = `{
 	viewer { id userName manager { id } reports { id } groups { id name } roles { id name } types { id name } }
 	account { id name }
-	users(first: 100) { edges { node { id userName email
+	users(first: 20) { edges { node { id userName email
 		manager { id userName } reports { id userName }
-		groups { id name users { edges { node { id userName } } } computers { edges { node { id name } } } }
-		roles { id name rights { id key roles { id name } } users { edges { node { id userName } } } userTypes { id name } }
-		types { id name roles { id name } grants { id dataSet { id name } node { id name } orgUnit { id name } right { id key } } users { edges { node { id userName } } } }
+		groups { id name users(first: 5) { edges { node { id userName } } } computers(first: 5) { edges { node { id name } } } }
+		roles { id name rights { id key roles { id name } } users(first: 5) { edges { node { id userName } } } userTypes { id name } }
+		types { id name roles { id name } grants { id dataSet { id name } node { id name } orgUnit { id name } right { id key } } users(first: 5) { edges { node { id userName } } } }
 		grants { id right { id key } dataSet { id name } node { id name } orgUnit { id name } dashboard { id name } group { id name } user { id userName } grantedBy { id userName } }
 		computers { id name owner { id userName } groups { id name } } } } }
-	groups(first: 100) { edges { node { id name users { edges { node { id userName groups { id name } } } } computers { edges { node { id name owner { id userName } } } } } } }
-	computers(first: 100) { edges { node { id name owner { id userName } groups { id name } } } }
-	rights(first: 100) { edges { node { id key name roles { id name users { edges { node { id userName } } } userTypes { id name } } } } }
-	roles(first: 100) { edges { node { id name rights { id key } users { edges { node { id userName } } } userTypes { id name } } } }
-	userTypes(first: 100) { edges { node { id name roles { id name rights { id key } } users { edges { node { id } } }
+	groups(first: 20) { edges { node { id name users(first: 5) { edges { node { id userName groups { id name } } } } computers(first: 5) { edges { node { id name owner { id userName } } } } } } }
+	computers(first: 20) { edges { node { id name owner { id userName } groups { id name } } } }
+	rights(first: 20) { edges { node { id key name roles { id name users(first: 5) { edges { node { id userName } } } userTypes { id name } } } } }
+	roles(first: 20) { edges { node { id name rights { id key } users(first: 5) { edges { node { id userName } } } userTypes { id name } } } }
+	userTypes(first: 20) { edges { node { id name roles { id name rights { id key } } users(first: 5) { edges { node { id } } }
 		grants { id userType { id name } right { id key } dataSet { id name } node { id name } orgUnit { id name } dashboard { id name } group { id name } } } } }
-	dataSets(first: 100) { edges { node { id name nodes(first: 100) { edges { node { id name dataSet { id name } parent { id name } children { id name } } } } } } }
-	orgUnits(first: 100) { edges { node { id name parent { id name } children { id name } } } }
-	dashboards(first: 100) { edges { node { id name } } }
-	auditEvents(first: 100) { edges { node { id actor targetID } } }
+	dataSets(first: 20) { edges { node { id name nodes(first: 20) { edges { node { id name dataSet { id name } parent { id name } children { id name } } } } } } }
+	orgUnits(first: 20) { edges { node { id name parent { id name } children { id name } } } }
+	dashboards(first: 20) { edges { node { id name } } }
+	auditEvents(first: 20) { edges { node { id actor targetID } } }
 }`
 
 // walkJSON calls fn with every string in v and its path.
@@ -406,15 +406,15 @@ func walkJSON(v any, path string, fn func(path, s string)) {
 // links a write could change, updatedAt included.
 const snapshotQuery = `{
 	account { name userCount }
-	users(first: 100) { totalCount edges { node { id userName email title readOnly active updatedAt manager { id } groups { id } roles { id } types { id } grants { id } computers { id } } } }
-	groups(first: 100) { totalCount edges { node { id name description updatedAt users { totalCount edges { node { id } } } computers { totalCount edges { node { id } } } } } }
-	computers(first: 100) { totalCount edges { node { id name hostname updatedAt owner { id } } } }
-	rights(first: 100) { totalCount edges { node { id key name description updatedAt roles { id } } } }
-	roles(first: 100) { totalCount edges { node { id name description allData updatedAt rights { id } userTypes { id } } } }
-	userTypes(first: 100) { totalCount edges { node { id name description readOnly updatedAt roles { id } grants { id kind dataSetID nodeID orgUnitID rightID allDataSets } } } }
-	dataSets(first: 100) { totalCount edges { node { id name updatedAt nodes(first: 100) { totalCount edges { node { id name parentID path updatedAt } } } } } }
-	orgUnits(first: 100) { totalCount edges { node { id name parentID path updatedAt } } }
-	dashboards(first: 100) { totalCount edges { node { id name kind updatedAt } } }
+	users(first: 20) { totalCount edges { node { id userName email title readOnly active updatedAt manager { id } groups { id } roles { id } types { id } grants { id } computers { id } } } }
+	groups(first: 20) { totalCount edges { node { id name description updatedAt users(first: 10) { totalCount edges { node { id } } } computers(first: 10) { totalCount edges { node { id } } } } } }
+	computers(first: 20) { totalCount edges { node { id name hostname updatedAt owner { id } } } }
+	rights(first: 20) { totalCount edges { node { id key name description updatedAt roles { id } } } }
+	roles(first: 20) { totalCount edges { node { id name description allData updatedAt rights { id } userTypes { id } } } }
+	userTypes(first: 20) { totalCount edges { node { id name description readOnly updatedAt roles { id } grants { id kind dataSetID nodeID orgUnitID rightID allDataSets } } } }
+	dataSets(first: 20) { totalCount edges { node { id name updatedAt nodes(first: 20) { totalCount edges { node { id name parentID path updatedAt } } } } } }
+	orgUnits(first: 20) { totalCount edges { node { id name parentID path updatedAt } } }
+	dashboards(first: 20) { totalCount edges { node { id name kind updatedAt } } }
 	auditEvents { totalCount }
 }`
 

@@ -42,14 +42,15 @@ func TestLimits(t *testing.T) {
 				total       string // path of totalCount
 				edges       string // path of the edges
 				want        int
+				count       int // 0: every user
 			}{
-				{"root without first or last", `{ users { totalCount pageInfo { hasNextPage } edges { node { id } } } }`, nil, "users.totalCount", "users.edges", 3},
-				{"root first 3", `{ users(first: 3) { totalCount edges { node { id } } } }`, nil, "users.totalCount", "users.edges", 3},
-				{"root last 2", `{ users(last: 2) { totalCount edges { node { id } } } }`, nil, "users.totalCount", "users.edges", 2},
-				{"root first 0", `{ users(first: 0) { totalCount edges { node { id } } } }`, nil, "users.totalCount", "users.edges", 0},
+				{"root without first or last", `{ users { totalCount pageInfo { hasNextPage } edges { node { id } } } }`, nil, "users.totalCount", "users.edges", 3, 0},
+				{"root first 3", `{ users(first: 3) { totalCount edges { node { id } } } }`, nil, "users.totalCount", "users.edges", 3, 0},
+				{"root last 2", `{ users(last: 2) { totalCount edges { node { id } } } }`, nil, "users.totalCount", "users.edges", 2, 0},
+				{"root first 0", `{ users(first: 0) { totalCount edges { node { id } } } }`, nil, "users.totalCount", "users.edges", 0, 0},
 				{"nested without first or last", `{ groups(where: {name: "Everyone"}) { edges { node { users { totalCount edges { cursor } } } } } }`, nil,
-					"groups.edges.0.node.users.totalCount", "groups.edges.0.node.users.edges", 3},
-				{"first by variable", `query($n: Int) { users(first: $n) { totalCount edges { node { id } } } }`, map[string]any{"n": 2}, "users.totalCount", "users.edges", 2},
+					"groups.edges.0.node.users.totalCount", "groups.edges.0.node.users.edges", 3, users - 1},
+				{"first by variable", `query($n: Int) { users(first: $n) { totalCount edges { node { id } } } }`, map[string]any{"n": 2}, "users.totalCount", "users.edges", 2, 0},
 			}
 			for _, p := range pages {
 				r := c.Do(p.query, p.vars)
@@ -57,8 +58,12 @@ func TestLimits(t *testing.T) {
 					t.Errorf("%s: errors %v", p.name, r.Errors)
 					continue
 				}
-				if got := len(r.List(p.edges)); got != p.want || r.Int(p.total) != users {
-					t.Errorf("%s: %d nodes, totalCount %d; want %d nodes of %d (MaxPageSize %d)", p.name, got, r.Int(p.total), p.want, users, limits.MaxPageSize)
+				total := users
+				if p.count != 0 {
+					total = p.count
+				}
+				if got := len(r.List(p.edges)); got != p.want || r.Int(p.total) != total {
+					t.Errorf("%s: %d nodes, totalCount %d; want %d nodes of %d (MaxPageSize %d caps a connection asked for without first or last)", p.name, got, r.Int(p.total), p.want, total, limits.MaxPageSize)
 				}
 			}
 			if r := c.Must(`{ users { pageInfo { hasNextPage } } }`, nil); r.Get("users.pageInfo.hasNextPage") != true {
@@ -125,18 +130,19 @@ func TestLimits(t *testing.T) {
 				name  string
 				query string
 				fail  bool
+				why   string
 			}{
-				{"first 1 (cost 460)", build("(first: 1)", 20, 10), false},
-				{"first 3 (cost 2540)", build("(first: 3)", 20, 10), true},
-				{"last 3 (cost 2540)", build("(last: 3)", 20, 10), true},
-				{"no first or last: pages of MaxPageSize (cost 2540)", build("", 20, 10), true},
-				{"first 3, fewer aliases (cost 1270)", build("(first: 3)", 10, 10), false},
+				{"first 1 (cost 460)", build("(first: 1)", 20, 10), false, ""},
+				{"first 3 (cost 2540)", build("(first: 3)", 20, 10), true, "a connection must cost its children times first"},
+				{"last 3 (cost 2540)", build("(last: 3)", 20, 10), true, "a connection paged with last must cost its children times last, as with first"},
+				{"no first or last (cost 2540)", build("", 20, 10), true, "a connection without first or last gets a page of MaxPageSize, so it must cost its children times MaxPageSize"},
+				{"first 3, fewer aliases (cost 1270)", build("(first: 3)", 10, 10), false, ""},
 			}
 			for _, q := range queries {
 				r := c.Do(q.query, nil)
 				switch {
 				case q.fail && len(r.Errors) == 0:
-					t.Errorf("%s: served a query over MaxComplexity %d (a connection must cost its children times its page size, MaxPageSize when first/last are absent)", q.name, limits.MaxComplexity)
+					t.Errorf("%s: served a query over MaxComplexity %d: %s", q.name, limits.MaxComplexity, q.why)
 				case q.fail && (r.Data != nil || !strings.Contains(strings.ToLower(r.Errors[0].Message), "complex")):
 					t.Errorf("%s: refused with %v, data %v; want an error saying the query is too complex", q.name, r.Errors, r.Data)
 				case !q.fail && len(r.Errors) > 0:
