@@ -117,6 +117,10 @@ var EdgeTargets = map[string]map[string]string{
 	},
 }
 
+// Dialect is the SQL dialect of the client's driver, for the few hand-written
+// statements whose syntax differs between SQLite and MySQL.
+func (c *Client) Dialect() string { return c.driver.Dialect() }
+
 // CountByIDs counts the records of type typ among ids that the caller can see.
 func (c *Client) CountByIDs(ctx context.Context, typ string, ids []int) (int, error) {
 	switch typ {

@@ -79,7 +79,17 @@ func (r *Resolver) Account() generated.AccountResolver { return &accountResolver
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
+// User returns generated.UserResolver implementation.
+func (r *Resolver) User() generated.UserResolver { return &userResolver{r} }
+
+// UserWhereInput returns generated.UserWhereInputResolver implementation.
+func (r *Resolver) UserWhereInput() generated.UserWhereInputResolver {
+	return &userWhereInputResolver{r}
+}
+
 type (
-	accountResolver struct{ *Resolver }
-	queryResolver   struct{ *Resolver }
+	accountResolver        struct{ *Resolver }
+	queryResolver          struct{ *Resolver }
+	userResolver           struct{ *Resolver }
+	userWhereInputResolver struct{ *Resolver }
 )

@@ -30,9 +30,11 @@ import (
 
 // Limits bound what one request may ask for.
 type Limits struct {
-	// MaxPageSize caps first/last on every connection; a connection asked for without
-	// either gets this many.
+	// MaxPageSize caps first/last on every connection.
 	MaxPageSize int
+	// DefaultPageSize is the page of a connection asked for without first or last
+	// (at most MaxPageSize; 0 means 100).
+	DefaultPageSize int
 	// MaxComplexity is the largest cost a query may have; a connection's cost is its
 	// children's times its page size.
 	MaxComplexity int
@@ -41,7 +43,7 @@ type Limits struct {
 }
 
 // DefaultLimits suit an admin frontend.
-var DefaultLimits = Limits{MaxPageSize: 1000, MaxComplexity: 250_000, MaxDepth: 15}
+var DefaultLimits = Limits{MaxPageSize: 1000, DefaultPageSize: 100, MaxComplexity: 250_000, MaxDepth: 15}
 
 // Config configures the GraphQL handler.
 type Config struct {
@@ -55,6 +57,10 @@ func NewHandler(client *ent.Client, cfg Config) http.Handler {
 	if cfg.Limits == (Limits{}) {
 		cfg.Limits = DefaultLimits
 	}
+	if cfg.Limits.DefaultPageSize <= 0 {
+		cfg.Limits.DefaultPageSize = 100
+	}
+	cfg.Limits.DefaultPageSize = min(cfg.Limits.DefaultPageSize, cfg.Limits.MaxPageSize)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -69,7 +75,7 @@ func NewHandler(client *ent.Client, cfg Config) http.Handler {
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
-	srv.Use(pageSizeLimit{max: cfg.Limits.MaxPageSize}) // before the complexity limit, which reads the pages it sets
+	srv.Use(pageSizeLimit{max: cfg.Limits.MaxPageSize, def: cfg.Limits.DefaultPageSize}) // before the complexity limit, which reads the pages it sets
 	srv.Use(extension.FixedComplexityLimit(cfg.Limits.MaxComplexity))
 	srv.Use(depthLimit{max: cfg.Limits.MaxDepth})
 	srv.Use(transactioner{entgql.Transactioner{TxOpener: client}})

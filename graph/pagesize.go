@@ -13,11 +13,11 @@ import (
 )
 
 // pageSizeLimit gives every connection in an operation an explicit page: it refuses
-// first or last above max, and adds first: max where neither is given. It rewrites the
+// first or last above max, and adds first: def where neither is given. It rewrites the
 // operation before anything reads it, so the complexity limit, entgql's eager loading
 // (CollectFields) and the resolvers, nested ones included, all see the same page.
 // The parsed document is shared through the query cache, so it is copied on write.
-type pageSizeLimit struct{ max int }
+type pageSizeLimit struct{ max, def int }
 
 func (pageSizeLimit) ExtensionName() string                   { return "PageSizeLimit" }
 func (pageSizeLimit) Validate(graphql.ExecutableSchema) error { return nil }
@@ -26,7 +26,7 @@ func (p pageSizeLimit) MutateOperationContext(_ context.Context, rc *graphql.Ope
 	if rc.Operation == nil || rc.Doc == nil {
 		return nil
 	}
-	r := pageRewriter{max: p.max, vars: rc.Variables, doc: rc.Doc, fragments: map[string]*ast.FragmentDefinition{}}
+	r := pageRewriter{max: p.max, def: p.def, vars: rc.Variables, doc: rc.Doc, fragments: map[string]*ast.FragmentDefinition{}}
 	set, changed := r.selections(rc.Operation.SelectionSet)
 	if r.err != nil {
 		return r.err
@@ -56,7 +56,7 @@ func (p pageSizeLimit) MutateOperationContext(_ context.Context, rc *graphql.Ope
 }
 
 type pageRewriter struct {
-	max       int
+	max, def  int
 	vars      map[string]any
 	doc       *ast.QueryDocument
 	fragments map[string]*ast.FragmentDefinition // rewritten fragments, nil when unchanged
@@ -156,7 +156,7 @@ func (r *pageRewriter) field(f *ast.Field) *ast.Field {
 	if needsFirst {
 		nf.Arguments = append(append(ast.ArgumentList{}, f.Arguments...), &ast.Argument{
 			Name:     "first",
-			Value:    &ast.Value{Kind: ast.IntValue, Raw: strconv.Itoa(r.max), Position: f.Position},
+			Value:    &ast.Value{Kind: ast.IntValue, Raw: strconv.Itoa(r.def), Position: f.Position},
 			Position: f.Position,
 		})
 	}

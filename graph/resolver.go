@@ -7,6 +7,7 @@ import (
 
 	"latchkey/ent"
 	"latchkey/graph/model"
+	"latchkey/internal/access"
 	"latchkey/internal/viewer"
 )
 
@@ -44,4 +45,44 @@ func payload[P any](p *P, err error) (*P, error) {
 
 func deleted(id int, err error) (*model.DeletePayload, error) {
 	return payload(&model.DeletePayload{DeletedID: id}, err)
+}
+
+func deletedWithImpact(in model.DeleteWithImpactInput, imp *access.Impact, err error) (*model.DeleteWithImpactPayload, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := &model.DeleteWithImpactPayload{Impact: imp}
+	if !access.Dry(in.DryRun) {
+		out.DeletedID = &in.ID
+	}
+	return out, nil
+}
+
+// userRights is the payload of a rule operation on one user: the user as they are
+// now (nil if a dry run previewed deleting them), what changed and the impact.
+func (r *Resolver) userRights(ctx context.Context, userID int, res *access.Result, err error) (*model.UserRightsPayload, error) {
+	if err != nil {
+		return nil, err
+	}
+	u, err := r.db(ctx).User.Get(ctx, userID)
+	if err != nil && !ent.IsNotFound(err) {
+		return nil, err
+	}
+	return &model.UserRightsPayload{User: u, AffectedCount: res.AffectedCount, Impact: res.Impact}, nil
+}
+
+func deref(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// pointers lists the addresses of a slice's elements (gqlgen's lists of objects).
+func pointers[T any](list []T) []*T {
+	out := make([]*T, len(list))
+	for i := range list {
+		out[i] = &list[i]
+	}
+	return out
 }

@@ -8,10 +8,13 @@ package graph
 import (
 	"context"
 	"latchkey/ent"
+	"latchkey/ent/schema/enums"
 	"latchkey/graph/generated"
 	"latchkey/graph/model"
 	"latchkey/internal/access"
 	"latchkey/internal/admin"
+
+	"entgo.io/contrib/entgql"
 )
 
 // UserCount is the resolver for the userCount field.
@@ -32,9 +35,12 @@ func (r *mutationResolver) UpdateUser(ctx context.Context, input admin.UpdateUse
 }
 
 // DeleteUsers is the resolver for the deleteUsers field.
-func (r *mutationResolver) DeleteUsers(ctx context.Context, input admin.DeleteUsersInput) (*model.DeleteUsersPayload, error) {
-	n, err := admin.DeleteUsers(ctx, r.db(ctx), input)
-	return payload(&model.DeleteUsersPayload{DeletedIds: input.IDs, AffectedCount: n}, err)
+func (r *mutationResolver) DeleteUsers(ctx context.Context, input access.DeleteUsersInput) (*model.DeleteUsersPayload, error) {
+	res, err := access.DeleteUsers(ctx, r.db(ctx), access.UserSelection{UserIDs: input.IDs}.Named("ids"), access.Dry(input.DryRun))
+	if err != nil {
+		return nil, err
+	}
+	return &model.DeleteUsersPayload{DeletedIds: input.IDs, AffectedCount: res.AffectedCount, Impact: res.Impact}, nil
 }
 
 // CreateGroup is the resolver for the createGroup field.
@@ -113,13 +119,14 @@ func (r *mutationResolver) CreateRole(ctx context.Context, input access.CreateRo
 
 // UpdateRole is the resolver for the updateRole field.
 func (r *mutationResolver) UpdateRole(ctx context.Context, input access.UpdateRoleInput) (*model.UpdateRolePayload, error) {
-	x, err := access.UpdateRole(ctx, r.db(ctx), input)
-	return payload(&model.UpdateRolePayload{Role: x}, err)
+	x, imp, err := access.UpdateRole(ctx, r.db(ctx), input)
+	return payload(&model.UpdateRolePayload{Role: x, Impact: imp}, err)
 }
 
 // DeleteRole is the resolver for the deleteRole field.
-func (r *mutationResolver) DeleteRole(ctx context.Context, input model.DeleteInput) (*model.DeletePayload, error) {
-	return deleted(input.ID, access.DeleteRole(ctx, r.db(ctx), input.ID))
+func (r *mutationResolver) DeleteRole(ctx context.Context, input model.DeleteWithImpactInput) (*model.DeleteWithImpactPayload, error) {
+	imp, err := access.DeleteRole(ctx, r.db(ctx), input.ID, access.Dry(input.DryRun))
+	return deletedWithImpact(input, imp, err)
 }
 
 // CreateUserType is the resolver for the createUserType field.
@@ -130,13 +137,14 @@ func (r *mutationResolver) CreateUserType(ctx context.Context, input access.Crea
 
 // UpdateUserType is the resolver for the updateUserType field.
 func (r *mutationResolver) UpdateUserType(ctx context.Context, input access.UpdateUserTypeInput) (*model.UpdateUserTypePayload, error) {
-	x, err := access.UpdateUserType(ctx, r.db(ctx), input)
-	return payload(&model.UpdateUserTypePayload{UserType: x}, err)
+	x, imp, err := access.UpdateUserType(ctx, r.db(ctx), input)
+	return payload(&model.UpdateUserTypePayload{UserType: x, Impact: imp}, err)
 }
 
 // DeleteUserType is the resolver for the deleteUserType field.
-func (r *mutationResolver) DeleteUserType(ctx context.Context, input model.DeleteInput) (*model.DeletePayload, error) {
-	return deleted(input.ID, access.DeleteUserType(ctx, r.db(ctx), input.ID))
+func (r *mutationResolver) DeleteUserType(ctx context.Context, input model.DeleteWithImpactInput) (*model.DeleteWithImpactPayload, error) {
+	imp, err := access.DeleteUserType(ctx, r.db(ctx), input.ID, access.Dry(input.DryRun))
+	return deletedWithImpact(input, imp, err)
 }
 
 // CreateDataSet is the resolver for the createDataSet field.
@@ -207,6 +215,97 @@ func (r *mutationResolver) DeleteDashboard(ctx context.Context, input model.Dele
 	return deleted(input.ID, admin.DeleteDashboard(ctx, r.db(ctx), input.ID))
 }
 
+// GrantRights is the resolver for the grantRights field.
+func (r *mutationResolver) GrantRights(ctx context.Context, input access.UserGrantsInput) (*model.UserRightsPayload, error) {
+	res, err := access.GrantRights(ctx, r.db(ctx), access.One(input.UserID), input.Grants, access.Dry(input.DryRun))
+	return r.userRights(ctx, input.UserID, res, err)
+}
+
+// RevokeRights is the resolver for the revokeRights field.
+func (r *mutationResolver) RevokeRights(ctx context.Context, input access.UserGrantsInput) (*model.UserRightsPayload, error) {
+	res, err := access.RevokeRights(ctx, r.db(ctx), access.One(input.UserID), input.Grants, access.Dry(input.DryRun))
+	return r.userRights(ctx, input.UserID, res, err)
+}
+
+// ApplyRole is the resolver for the applyRole field.
+func (r *mutationResolver) ApplyRole(ctx context.Context, input access.ApplyRoleInput) (*model.UserRightsPayload, error) {
+	res, err := access.ApplyRoleTo(ctx, r.db(ctx), access.One(input.UserID), input.RoleID, access.Dry(input.DryRun))
+	return r.userRights(ctx, input.UserID, res, err)
+}
+
+// ReapplyRole is the resolver for the reapplyRole field.
+func (r *mutationResolver) ReapplyRole(ctx context.Context, input access.ReapplyRoleInput) (*access.Result, error) {
+	return access.ReapplyRole(ctx, r.db(ctx), input.RoleID, access.Dry(input.DryRun))
+}
+
+// LinkUserType is the resolver for the linkUserType field.
+func (r *mutationResolver) LinkUserType(ctx context.Context, input access.UserTypeLinkInput) (*model.UserRightsPayload, error) {
+	res, err := access.LinkUserType(ctx, r.db(ctx), access.One(input.UserID), input.UserTypeID, access.Dry(input.DryRun))
+	return r.userRights(ctx, input.UserID, res, err)
+}
+
+// UnlinkUserType is the resolver for the unlinkUserType field.
+func (r *mutationResolver) UnlinkUserType(ctx context.Context, input access.UserTypeLinkInput) (*model.UserRightsPayload, error) {
+	res, err := access.UnlinkUserType(ctx, r.db(ctx), access.One(input.UserID), input.UserTypeID, access.Dry(input.DryRun))
+	return r.userRights(ctx, input.UserID, res, err)
+}
+
+// SetViewableGroups is the resolver for the setViewableGroups field.
+func (r *mutationResolver) SetViewableGroups(ctx context.Context, input access.SetViewableGroupsInput) (*model.UserRightsPayload, error) {
+	res, err := access.SetViewableGroups(ctx, r.db(ctx), input.UserID, input.GroupIDs)
+	return r.userRights(ctx, input.UserID, res, err)
+}
+
+// BulkGrantRights is the resolver for the bulkGrantRights field.
+func (r *mutationResolver) BulkGrantRights(ctx context.Context, input access.BulkGrantsInput) (*access.Result, error) {
+	return access.GrantRights(ctx, r.db(ctx), input.Selection, input.Grants, access.Dry(input.DryRun))
+}
+
+// BulkRevokeRights is the resolver for the bulkRevokeRights field.
+func (r *mutationResolver) BulkRevokeRights(ctx context.Context, input access.BulkGrantsInput) (*access.Result, error) {
+	return access.RevokeRights(ctx, r.db(ctx), input.Selection, input.Grants, access.Dry(input.DryRun))
+}
+
+// BulkApplyRole is the resolver for the bulkApplyRole field.
+func (r *mutationResolver) BulkApplyRole(ctx context.Context, input access.BulkRoleInput) (*access.Result, error) {
+	return access.ApplyRoleTo(ctx, r.db(ctx), input.Selection, input.RoleID, access.Dry(input.DryRun))
+}
+
+// BulkLinkUserType is the resolver for the bulkLinkUserType field.
+func (r *mutationResolver) BulkLinkUserType(ctx context.Context, input access.BulkUserTypeInput) (*access.Result, error) {
+	return access.LinkUserType(ctx, r.db(ctx), input.Selection, input.UserTypeID, access.Dry(input.DryRun))
+}
+
+// BulkUnlinkUserType is the resolver for the bulkUnlinkUserType field.
+func (r *mutationResolver) BulkUnlinkUserType(ctx context.Context, input access.BulkUserTypeInput) (*access.Result, error) {
+	return access.UnlinkUserType(ctx, r.db(ctx), input.Selection, input.UserTypeID, access.Dry(input.DryRun))
+}
+
+// BulkSetReadOnly is the resolver for the bulkSetReadOnly field.
+func (r *mutationResolver) BulkSetReadOnly(ctx context.Context, input access.BulkReadOnlyInput) (*access.Result, error) {
+	return access.SetReadOnly(ctx, r.db(ctx), input.Selection, input.ReadOnly, access.Dry(input.DryRun))
+}
+
+// BulkSetActive is the resolver for the bulkSetActive field.
+func (r *mutationResolver) BulkSetActive(ctx context.Context, input access.BulkActiveInput) (*access.Result, error) {
+	return access.SetActive(ctx, r.db(ctx), input.Selection, input.Active, access.Dry(input.DryRun))
+}
+
+// BulkAddToGroups is the resolver for the bulkAddToGroups field.
+func (r *mutationResolver) BulkAddToGroups(ctx context.Context, input access.BulkGroupsInput) (*access.Result, error) {
+	return access.AddToGroups(ctx, r.db(ctx), input.Selection, input.GroupIDs, access.Dry(input.DryRun))
+}
+
+// BulkRemoveFromGroups is the resolver for the bulkRemoveFromGroups field.
+func (r *mutationResolver) BulkRemoveFromGroups(ctx context.Context, input access.BulkGroupsInput) (*access.Result, error) {
+	return access.RemoveFromGroups(ctx, r.db(ctx), input.Selection, input.GroupIDs, access.Dry(input.DryRun))
+}
+
+// BulkDeleteUsers is the resolver for the bulkDeleteUsers field.
+func (r *mutationResolver) BulkDeleteUsers(ctx context.Context, input access.BulkSelectionInput) (*access.Result, error) {
+	return access.DeleteUsers(ctx, r.db(ctx), input.Selection, access.Dry(input.DryRun))
+}
+
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*ent.User, error) {
 	return r.viewer(ctx)
@@ -217,7 +316,141 @@ func (r *queryResolver) Account(ctx context.Context) (*ent.Account, error) {
 	return r.db(ctx).Account.Query().Only(ctx)
 }
 
+// Can is the resolver for the can field.
+func (r *queryResolver) Can(ctx context.Context, userID int, right string, dataSetID int, nodeID *int) (bool, error) {
+	d, err := access.Check(ctx, r.db(ctx), userID, right, dataSetID, deref(nodeID), false)
+	return d.Allowed, err
+}
+
+// Explain is the resolver for the explain field.
+func (r *queryResolver) Explain(ctx context.Context, userID int, right string, dataSetID int, nodeID *int) (*access.Decision, error) {
+	d, err := access.Check(ctx, r.db(ctx), userID, right, dataSetID, deref(nodeID), true)
+	if err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// WhoCan is the resolver for the whoCan field.
+func (r *queryResolver) WhoCan(ctx context.Context, right string, dataSetID int, nodeID *int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error) {
+	pred, err := access.WhoCan(ctx, r.db(ctx), right, dataSetID, deref(nodeID))
+	if err != nil {
+		return nil, err
+	}
+	return r.db(ctx).User.Query().Where(pred).Paginate(ctx, after, first, before, last, ent.WithUserOrder(orderBy), ent.WithUserFilter(where.Filter))
+}
+
+// BulkSummary is the resolver for the bulkSummary field.
+func (r *queryResolver) BulkSummary(ctx context.Context, selection access.UserSelection) (*access.Summary, error) {
+	return access.Summarize(ctx, r.db(ctx), selection)
+}
+
+// Source is the resolver for the source field.
+func (r *rightPathResolver) Source(ctx context.Context, obj *access.Path) (*enums.GrantSource, error) {
+	if obj.Kind != access.PathDirect && obj.Kind != access.PathRole {
+		return nil, nil
+	}
+	return &obj.Source, nil
+}
+
+// DataSet is the resolver for the dataSet field.
+func (r *scopeResolver) DataSet(ctx context.Context, obj *access.Scope) (*ent.DataSet, error) {
+	return r.db(ctx).DataSet.Get(ctx, obj.DataSetID)
+}
+
+// Node is the resolver for the node field.
+func (r *scopeResolver) Node(ctx context.Context, obj *access.Scope) (*ent.HierarchyNode, error) {
+	if obj.NodeID == 0 {
+		return nil, nil
+	}
+	return r.db(ctx).HierarchyNode.Get(ctx, obj.NodeID)
+}
+
+// EffectiveRights is the resolver for the effectiveRights field.
+func (r *userResolver) EffectiveRights(ctx context.Context, obj *ent.User) ([]*access.EffectiveRight, error) {
+	h, err := access.LoadHolder(ctx, r.db(ctx), obj.ID, true)
+	if err != nil {
+		return nil, err
+	}
+	return pointers(h.EffectiveRights()), nil
+}
+
+// DataSetAccess is the resolver for the dataSetAccess field.
+func (r *userResolver) DataSetAccess(ctx context.Context, obj *ent.User) ([]*access.Path, error) {
+	h, err := access.LoadHolder(ctx, r.db(ctx), obj.ID, true)
+	if err != nil {
+		return nil, err
+	}
+	return pointers(h.AccessPaths()), nil
+}
+
+// ViewableGroups is the resolver for the viewableGroups field.
+func (r *userResolver) ViewableGroups(ctx context.Context, obj *ent.User) ([]*ent.Group, error) {
+	return access.ViewableGroups(ctx, r.db(ctx), obj.ID)
+}
+
+// EffectiveReadOnly is the resolver for the effectiveReadOnly field.
+func (r *userResolver) EffectiveReadOnly(ctx context.Context, obj *ent.User) (bool, error) {
+	h, err := access.LoadHolder(ctx, r.db(ctx), obj.ID, false)
+	if err != nil {
+		return false, err
+	}
+	return h.ReadOnly(), nil
+}
+
+// AllData is the resolver for the allData field.
+func (r *userResolver) AllData(ctx context.Context, obj *ent.User) (bool, error) {
+	return access.HasAllData(ctx, r.db(ctx), obj.ID)
+}
+
+// WithRole is the resolver for the withRole field.
+func (r *userWhereInputResolver) WithRole(ctx context.Context, obj *ent.UserWhereInput, data *int) error {
+	if data != nil {
+		obj.AddPredicates(access.HoldsRole(*data))
+	}
+	return nil
+}
+
+// WithUserType is the resolver for the withUserType field.
+func (r *userWhereInputResolver) WithUserType(ctx context.Context, obj *ent.UserWhereInput, data *int) error {
+	if data != nil {
+		obj.AddPredicates(access.LinkedToType(*data))
+	}
+	return nil
+}
+
+// WithRight is the resolver for the withRight field.
+func (r *userWhereInputResolver) WithRight(ctx context.Context, obj *ent.UserWhereInput, data *string) error {
+	if data == nil {
+		return nil
+	}
+	rt, err := access.RightByKey(ctx, r.db(ctx), *data)
+	if err != nil {
+		return err
+	}
+	obj.AddPredicates(access.HoldsRight(rt))
+	return nil
+}
+
+// InGroup is the resolver for the inGroup field.
+func (r *userWhereInputResolver) InGroup(ctx context.Context, obj *ent.UserWhereInput, data *int) error {
+	if data != nil {
+		obj.AddPredicates(access.InGroup(*data))
+	}
+	return nil
+}
+
 // Mutation returns generated.MutationResolver implementation.
 func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
 
-type mutationResolver struct{ *Resolver }
+// RightPath returns generated.RightPathResolver implementation.
+func (r *Resolver) RightPath() generated.RightPathResolver { return &rightPathResolver{r} }
+
+// Scope returns generated.ScopeResolver implementation.
+func (r *Resolver) Scope() generated.ScopeResolver { return &scopeResolver{r} }
+
+type (
+	mutationResolver  struct{ *Resolver }
+	rightPathResolver struct{ *Resolver }
+	scopeResolver     struct{ *Resolver }
+)

@@ -8,6 +8,9 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"latchkey/ent/privacy"
+	"latchkey/internal/viewer"
 )
 
 // Computer is a tracked device in the account.
@@ -36,6 +39,12 @@ func (Computer) Indexes() []ent.Index {
 		index.Fields("account_id", "name").Unique().StorageKey("uniq_computers_name"),
 		index.Fields("owner_id"),
 	}
+}
+
+// Policy confines restricted viewers to their viewable groups' data (SPEC §2.4).
+func (Computer) Policy() ent.Policy {
+	rule := viewer.VisibilityRule(viewer.VisibleComputers)
+	return privacy.Policy{Query: privacy.QueryPolicy{rule}, Mutation: privacy.MutationPolicy{rule}}
 }
 
 func (Computer) Mixin() []ent.Mixin { return []ent.Mixin{TenantMixin{}, TimeMixin{}} }

@@ -7,6 +7,9 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"latchkey/ent/privacy"
+	"latchkey/internal/viewer"
 )
 
 // Group is a named set of users and computers.
@@ -36,6 +39,12 @@ func (Group) Indexes() []ent.Index {
 		index.Fields("account_id", "name").Unique().StorageKey("uniq_groups_name"),
 		index.Fields("account_id", "external_id"),
 	}
+}
+
+// Policy confines restricted viewers to their viewable groups' data (SPEC §2.4).
+func (Group) Policy() ent.Policy {
+	rule := viewer.VisibilityRule(viewer.VisibleGroups)
+	return privacy.Policy{Query: privacy.QueryPolicy{rule}, Mutation: privacy.MutationPolicy{rule}}
 }
 
 func (Group) Mixin() []ent.Mixin { return []ent.Mixin{TenantMixin{}, TimeMixin{}} }

@@ -14,6 +14,9 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
+	"latchkey/ent/privacy"
+	"latchkey/internal/viewer"
+
 	gen "latchkey/ent"
 	"latchkey/ent/hook"
 )
@@ -108,6 +111,12 @@ func (User) Hooks() []ent.Hook {
 			})
 		}, ent.OpCreate|ent.OpUpdate|ent.OpUpdateOne),
 	}
+}
+
+// Policy confines restricted viewers to their viewable groups' data (SPEC §2.4).
+func (User) Policy() ent.Policy {
+	rule := viewer.VisibilityRule(viewer.VisibleUsers)
+	return privacy.Policy{Query: privacy.QueryPolicy{rule}, Mutation: privacy.MutationPolicy{rule}}
 }
 
 func (User) Mixin() []ent.Mixin { return []ent.Mixin{TenantMixin{}, TimeMixin{}} }

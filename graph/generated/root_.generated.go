@@ -29,6 +29,10 @@ type ResolverRoot interface {
 	Account() AccountResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
+	RightPath() RightPathResolver
+	Scope() ScopeResolver
+	User() UserResolver
+	UserWhereInput() UserWhereInputResolver
 }
 
 type DirectiveRoot struct {
@@ -67,6 +71,19 @@ type ComplexityRoot struct {
 	AuditEventEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	BulkPayload struct {
+		AffectedCount func(childComplexity int) int
+		DryRun        func(childComplexity int) int
+		Impact        func(childComplexity int) int
+	}
+
+	BulkSummary struct {
+		Count     func(childComplexity int) int
+		Rights    func(childComplexity int) int
+		Roles     func(childComplexity int) int
+		UserTypes func(childComplexity int) int
 	}
 
 	Computer struct {
@@ -178,6 +195,30 @@ type ComplexityRoot struct {
 	DeleteUsersPayload struct {
 		AffectedCount func(childComplexity int) int
 		DeletedIds    func(childComplexity int) int
+		Impact        func(childComplexity int) int
+	}
+
+	DeleteWithImpactPayload struct {
+		DeletedID func(childComplexity int) int
+		Impact    func(childComplexity int) int
+	}
+
+	EffectiveRight struct {
+		DataSet   func(childComplexity int) int
+		Effective func(childComplexity int) int
+		Masks     func(childComplexity int) int
+		Node      func(childComplexity int) int
+		Paths     func(childComplexity int) int
+		Right     func(childComplexity int) int
+	}
+
+	Explanation struct {
+		AccessPaths func(childComplexity int) int
+		Allowed     func(childComplexity int) int
+		Masks       func(childComplexity int) int
+		Missing     func(childComplexity int) int
+		Right       func(childComplexity int) int
+		RightPaths  func(childComplexity int) int
 	}
 
 	Group struct {
@@ -232,6 +273,13 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	Impact struct {
+		AffectedCount func(childComplexity int) int
+		Rights        func(childComplexity int) int
+		Truncated     func(childComplexity int) int
+		Users         func(childComplexity int) int
+	}
+
 	ImportGroupCsvPayload struct {
 		AddedMembers  func(childComplexity int) int
 		CreatedGroups func(childComplexity int) int
@@ -239,39 +287,56 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AddGroupMembers     func(childComplexity int, input admin.GroupMembersInput) int
-		CreateComputer      func(childComplexity int, input admin.CreateComputerInput) int
-		CreateDashboard     func(childComplexity int, input admin.CreateDashboardInput) int
-		CreateDataSet       func(childComplexity int, input admin.CreateDataSetInput) int
-		CreateGroup         func(childComplexity int, input admin.CreateGroupInput) int
-		CreateHierarchyNode func(childComplexity int, input admin.CreateHierarchyNodeInput) int
-		CreateOrgUnit       func(childComplexity int, input admin.CreateOrgUnitInput) int
-		CreateRight         func(childComplexity int, input access.CreateRightInput) int
-		CreateRole          func(childComplexity int, input access.CreateRoleInput) int
-		CreateUser          func(childComplexity int, input admin.CreateUserInput) int
-		CreateUserType      func(childComplexity int, input access.CreateUserTypeInput) int
-		DeleteComputer      func(childComplexity int, input model.DeleteInput) int
-		DeleteDashboard     func(childComplexity int, input model.DeleteInput) int
-		DeleteDataSet       func(childComplexity int, input model.DeleteInput) int
-		DeleteGroup         func(childComplexity int, input model.DeleteInput) int
-		DeleteHierarchyNode func(childComplexity int, input model.DeleteInput) int
-		DeleteOrgUnit       func(childComplexity int, input model.DeleteInput) int
-		DeleteRight         func(childComplexity int, input model.DeleteInput) int
-		DeleteRole          func(childComplexity int, input model.DeleteInput) int
-		DeleteUserType      func(childComplexity int, input model.DeleteInput) int
-		DeleteUsers         func(childComplexity int, input admin.DeleteUsersInput) int
-		ImportGroupCSV      func(childComplexity int, input admin.ImportGroupCsvInput) int
-		RemoveGroupMembers  func(childComplexity int, input admin.GroupMembersInput) int
-		RenameHierarchyNode func(childComplexity int, input admin.RenameInput) int
-		RenameOrgUnit       func(childComplexity int, input admin.RenameInput) int
-		UpdateComputer      func(childComplexity int, input admin.UpdateComputerInput) int
-		UpdateDashboard     func(childComplexity int, input admin.UpdateDashboardInput) int
-		UpdateDataSet       func(childComplexity int, input admin.UpdateDataSetInput) int
-		UpdateGroup         func(childComplexity int, input admin.UpdateGroupInput) int
-		UpdateRight         func(childComplexity int, input access.UpdateRightInput) int
-		UpdateRole          func(childComplexity int, input access.UpdateRoleInput) int
-		UpdateUser          func(childComplexity int, input admin.UpdateUserInput) int
-		UpdateUserType      func(childComplexity int, input access.UpdateUserTypeInput) int
+		AddGroupMembers      func(childComplexity int, input admin.GroupMembersInput) int
+		ApplyRole            func(childComplexity int, input access.ApplyRoleInput) int
+		BulkAddToGroups      func(childComplexity int, input access.BulkGroupsInput) int
+		BulkApplyRole        func(childComplexity int, input access.BulkRoleInput) int
+		BulkDeleteUsers      func(childComplexity int, input access.BulkSelectionInput) int
+		BulkGrantRights      func(childComplexity int, input access.BulkGrantsInput) int
+		BulkLinkUserType     func(childComplexity int, input access.BulkUserTypeInput) int
+		BulkRemoveFromGroups func(childComplexity int, input access.BulkGroupsInput) int
+		BulkRevokeRights     func(childComplexity int, input access.BulkGrantsInput) int
+		BulkSetActive        func(childComplexity int, input access.BulkActiveInput) int
+		BulkSetReadOnly      func(childComplexity int, input access.BulkReadOnlyInput) int
+		BulkUnlinkUserType   func(childComplexity int, input access.BulkUserTypeInput) int
+		CreateComputer       func(childComplexity int, input admin.CreateComputerInput) int
+		CreateDashboard      func(childComplexity int, input admin.CreateDashboardInput) int
+		CreateDataSet        func(childComplexity int, input admin.CreateDataSetInput) int
+		CreateGroup          func(childComplexity int, input admin.CreateGroupInput) int
+		CreateHierarchyNode  func(childComplexity int, input admin.CreateHierarchyNodeInput) int
+		CreateOrgUnit        func(childComplexity int, input admin.CreateOrgUnitInput) int
+		CreateRight          func(childComplexity int, input access.CreateRightInput) int
+		CreateRole           func(childComplexity int, input access.CreateRoleInput) int
+		CreateUser           func(childComplexity int, input admin.CreateUserInput) int
+		CreateUserType       func(childComplexity int, input access.CreateUserTypeInput) int
+		DeleteComputer       func(childComplexity int, input model.DeleteInput) int
+		DeleteDashboard      func(childComplexity int, input model.DeleteInput) int
+		DeleteDataSet        func(childComplexity int, input model.DeleteInput) int
+		DeleteGroup          func(childComplexity int, input model.DeleteInput) int
+		DeleteHierarchyNode  func(childComplexity int, input model.DeleteInput) int
+		DeleteOrgUnit        func(childComplexity int, input model.DeleteInput) int
+		DeleteRight          func(childComplexity int, input model.DeleteInput) int
+		DeleteRole           func(childComplexity int, input model.DeleteWithImpactInput) int
+		DeleteUserType       func(childComplexity int, input model.DeleteWithImpactInput) int
+		DeleteUsers          func(childComplexity int, input access.DeleteUsersInput) int
+		GrantRights          func(childComplexity int, input access.UserGrantsInput) int
+		ImportGroupCSV       func(childComplexity int, input admin.ImportGroupCsvInput) int
+		LinkUserType         func(childComplexity int, input access.UserTypeLinkInput) int
+		ReapplyRole          func(childComplexity int, input access.ReapplyRoleInput) int
+		RemoveGroupMembers   func(childComplexity int, input admin.GroupMembersInput) int
+		RenameHierarchyNode  func(childComplexity int, input admin.RenameInput) int
+		RenameOrgUnit        func(childComplexity int, input admin.RenameInput) int
+		RevokeRights         func(childComplexity int, input access.UserGrantsInput) int
+		SetViewableGroups    func(childComplexity int, input access.SetViewableGroupsInput) int
+		UnlinkUserType       func(childComplexity int, input access.UserTypeLinkInput) int
+		UpdateComputer       func(childComplexity int, input admin.UpdateComputerInput) int
+		UpdateDashboard      func(childComplexity int, input admin.UpdateDashboardInput) int
+		UpdateDataSet        func(childComplexity int, input admin.UpdateDataSetInput) int
+		UpdateGroup          func(childComplexity int, input admin.UpdateGroupInput) int
+		UpdateRight          func(childComplexity int, input access.UpdateRightInput) int
+		UpdateRole           func(childComplexity int, input access.UpdateRoleInput) int
+		UpdateUser           func(childComplexity int, input admin.UpdateUserInput) int
+		UpdateUserType       func(childComplexity int, input access.UpdateUserTypeInput) int
 	}
 
 	OrgUnit struct {
@@ -307,9 +372,12 @@ type ComplexityRoot struct {
 	Query struct {
 		Account     func(childComplexity int) int
 		AuditEvents func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditEventOrder, where *ent.AuditEventWhereInput) int
+		BulkSummary func(childComplexity int, selection access.UserSelection) int
+		Can         func(childComplexity int, userID int, right string, dataSetID int, nodeID *int) int
 		Computers   func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ComputerOrder, where *ent.ComputerWhereInput) int
 		Dashboards  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DashboardOrder, where *ent.DashboardWhereInput) int
 		DataSets    func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DataSetOrder, where *ent.DataSetWhereInput) int
+		Explain     func(childComplexity int, userID int, right string, dataSetID int, nodeID *int) int
 		Groups      func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.GroupOrder, where *ent.GroupWhereInput) int
 		Node        func(childComplexity int, id int) int
 		Nodes       func(childComplexity int, ids []int) int
@@ -319,6 +387,7 @@ type ComplexityRoot struct {
 		UserTypes   func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserTypeOrder, where *ent.UserTypeWhereInput) int
 		Users       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
 		Viewer      func(childComplexity int) int
+		WhoCan      func(childComplexity int, right string, dataSetID int, nodeID *int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
 	}
 
 	RenameHierarchyNodePayload struct {
@@ -348,9 +417,34 @@ type ComplexityRoot struct {
 		TotalCount func(childComplexity int) int
 	}
 
+	RightCount struct {
+		Direct    func(childComplexity int) int
+		Effective func(childComplexity int) int
+		Right     func(childComplexity int) int
+	}
+
 	RightEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	RightImpact struct {
+		Gained func(childComplexity int) int
+		Lost   func(childComplexity int) int
+		Right  func(childComplexity int) int
+	}
+
+	RightPath struct {
+		AllDataSets func(childComplexity int) int
+		DataSet     func(childComplexity int) int
+		GrantedAt   func(childComplexity int) int
+		GrantedBy   func(childComplexity int) int
+		Kind        func(childComplexity int) int
+		Node        func(childComplexity int) int
+		Role        func(childComplexity int) int
+		RoleName    func(childComplexity int) int
+		Source      func(childComplexity int) int
+		UserType    func(childComplexity int) int
 	}
 
 	Role struct {
@@ -370,6 +464,11 @@ type ComplexityRoot struct {
 		Edges      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
+	}
+
+	RoleCount struct {
+		Count func(childComplexity int) int
+		Role  func(childComplexity int) int
 	}
 
 	RoleEdge struct {
@@ -399,6 +498,11 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	Scope struct {
+		DataSet func(childComplexity int) int
+		Node    func(childComplexity int) int
+	}
+
 	UpdateComputerPayload struct {
 		Computer func(childComplexity int) int
 	}
@@ -420,7 +524,8 @@ type ComplexityRoot struct {
 	}
 
 	UpdateRolePayload struct {
-		Role func(childComplexity int) int
+		Impact func(childComplexity int) int
+		Role   func(childComplexity int) int
 	}
 
 	UpdateUserPayload struct {
@@ -428,38 +533,44 @@ type ComplexityRoot struct {
 	}
 
 	UpdateUserTypePayload struct {
+		Impact   func(childComplexity int) int
 		UserType func(childComplexity int) int
 	}
 
 	User struct {
-		Active         func(childComplexity int) int
-		Computers      func(childComplexity int) int
-		CreatedAt      func(childComplexity int) int
-		Department     func(childComplexity int) int
-		DisplayName    func(childComplexity int) int
-		Email          func(childComplexity int) int
-		EmployeeNumber func(childComplexity int) int
-		ExternalID     func(childComplexity int) int
-		FamilyName     func(childComplexity int) int
-		GivenName      func(childComplexity int) int
-		Grants         func(childComplexity int) int
-		Groups         func(childComplexity int) int
-		ID             func(childComplexity int) int
-		LastLoginAt    func(childComplexity int) int
-		Locale         func(childComplexity int) int
-		Location       func(childComplexity int) int
-		Manager        func(childComplexity int) int
-		ManagerID      func(childComplexity int) int
-		Phone          func(childComplexity int) int
-		ReadOnly       func(childComplexity int) int
-		Reports        func(childComplexity int) int
-		Roles          func(childComplexity int) int
-		Source         func(childComplexity int) int
-		Status         func(childComplexity int) int
-		Title          func(childComplexity int) int
-		Types          func(childComplexity int) int
-		UpdatedAt      func(childComplexity int) int
-		UserName       func(childComplexity int) int
+		Active            func(childComplexity int) int
+		AllData           func(childComplexity int) int
+		Computers         func(childComplexity int) int
+		CreatedAt         func(childComplexity int) int
+		DataSetAccess     func(childComplexity int) int
+		Department        func(childComplexity int) int
+		DisplayName       func(childComplexity int) int
+		EffectiveReadOnly func(childComplexity int) int
+		EffectiveRights   func(childComplexity int) int
+		Email             func(childComplexity int) int
+		EmployeeNumber    func(childComplexity int) int
+		ExternalID        func(childComplexity int) int
+		FamilyName        func(childComplexity int) int
+		GivenName         func(childComplexity int) int
+		Grants            func(childComplexity int) int
+		Groups            func(childComplexity int) int
+		ID                func(childComplexity int) int
+		LastLoginAt       func(childComplexity int) int
+		Locale            func(childComplexity int) int
+		Location          func(childComplexity int) int
+		Manager           func(childComplexity int) int
+		ManagerID         func(childComplexity int) int
+		Phone             func(childComplexity int) int
+		ReadOnly          func(childComplexity int) int
+		Reports           func(childComplexity int) int
+		Roles             func(childComplexity int) int
+		Source            func(childComplexity int) int
+		Status            func(childComplexity int) int
+		Title             func(childComplexity int) int
+		Types             func(childComplexity int) int
+		UpdatedAt         func(childComplexity int) int
+		UserName          func(childComplexity int) int
+		ViewableGroups    func(childComplexity int) int
 	}
 
 	UserConnection struct {
@@ -499,6 +610,22 @@ type ComplexityRoot struct {
 		UserID         func(childComplexity int) int
 	}
 
+	UserImpact struct {
+		AccessGained func(childComplexity int) int
+		AccessLost   func(childComplexity int) int
+		Gained       func(childComplexity int) int
+		Lost         func(childComplexity int) int
+		User         func(childComplexity int) int
+		UserID       func(childComplexity int) int
+		UserName     func(childComplexity int) int
+	}
+
+	UserRightsPayload struct {
+		AffectedCount func(childComplexity int) int
+		Impact        func(childComplexity int) int
+		User          func(childComplexity int) int
+	}
+
 	UserType struct {
 		CreatedAt   func(childComplexity int) int
 		Description func(childComplexity int) int
@@ -515,6 +642,11 @@ type ComplexityRoot struct {
 		Edges      func(childComplexity int) int
 		PageInfo   func(childComplexity int) int
 		TotalCount func(childComplexity int) int
+	}
+
+	UserTypeCount struct {
+		Count    func(childComplexity int) int
+		UserType func(childComplexity int) int
 	}
 
 	UserTypeEdge struct {
@@ -694,6 +826,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEventEdge.Node(childComplexity), true
+
+	case "BulkPayload.affectedCount":
+		if e.ComplexityRoot.BulkPayload.AffectedCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkPayload.AffectedCount(childComplexity), true
+	case "BulkPayload.dryRun":
+		if e.ComplexityRoot.BulkPayload.DryRun == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkPayload.DryRun(childComplexity), true
+	case "BulkPayload.impact":
+		if e.ComplexityRoot.BulkPayload.Impact == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkPayload.Impact(childComplexity), true
+
+	case "BulkSummary.count":
+		if e.ComplexityRoot.BulkSummary.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkSummary.Count(childComplexity), true
+	case "BulkSummary.rights":
+		if e.ComplexityRoot.BulkSummary.Rights == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkSummary.Rights(childComplexity), true
+	case "BulkSummary.roles":
+		if e.ComplexityRoot.BulkSummary.Roles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkSummary.Roles(childComplexity), true
+	case "BulkSummary.userTypes":
+		if e.ComplexityRoot.BulkSummary.UserTypes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BulkSummary.UserTypes(childComplexity), true
 
 	case "Computer.createdAt":
 		if e.ComplexityRoot.Computer.CreatedAt == nil {
@@ -1008,6 +1184,99 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeleteUsersPayload.DeletedIds(childComplexity), true
+	case "DeleteUsersPayload.impact":
+		if e.ComplexityRoot.DeleteUsersPayload.Impact == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteUsersPayload.Impact(childComplexity), true
+
+	case "DeleteWithImpactPayload.deletedId":
+		if e.ComplexityRoot.DeleteWithImpactPayload.DeletedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteWithImpactPayload.DeletedID(childComplexity), true
+	case "DeleteWithImpactPayload.impact":
+		if e.ComplexityRoot.DeleteWithImpactPayload.Impact == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteWithImpactPayload.Impact(childComplexity), true
+
+	case "EffectiveRight.dataSet":
+		if e.ComplexityRoot.EffectiveRight.DataSet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveRight.DataSet(childComplexity), true
+	case "EffectiveRight.effective":
+		if e.ComplexityRoot.EffectiveRight.Effective == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveRight.Effective(childComplexity), true
+	case "EffectiveRight.masks":
+		if e.ComplexityRoot.EffectiveRight.Masks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveRight.Masks(childComplexity), true
+	case "EffectiveRight.node":
+		if e.ComplexityRoot.EffectiveRight.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveRight.Node(childComplexity), true
+	case "EffectiveRight.sources":
+		if e.ComplexityRoot.EffectiveRight.Paths == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveRight.Paths(childComplexity), true
+	case "EffectiveRight.right":
+		if e.ComplexityRoot.EffectiveRight.Right == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EffectiveRight.Right(childComplexity), true
+
+	case "Explanation.access":
+		if e.ComplexityRoot.Explanation.AccessPaths == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Explanation.AccessPaths(childComplexity), true
+	case "Explanation.allowed":
+		if e.ComplexityRoot.Explanation.Allowed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Explanation.Allowed(childComplexity), true
+	case "Explanation.masks":
+		if e.ComplexityRoot.Explanation.Masks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Explanation.Masks(childComplexity), true
+	case "Explanation.missing":
+		if e.ComplexityRoot.Explanation.Missing == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Explanation.Missing(childComplexity), true
+	case "Explanation.right":
+		if e.ComplexityRoot.Explanation.Right == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Explanation.Right(childComplexity), true
+	case "Explanation.paths":
+		if e.ComplexityRoot.Explanation.RightPaths == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Explanation.RightPaths(childComplexity), true
 
 	case "Group.computers":
 		if e.ComplexityRoot.Group.Computers == nil {
@@ -1212,6 +1481,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.HierarchyNodeEdge.Node(childComplexity), true
 
+	case "Impact.affectedCount":
+		if e.ComplexityRoot.Impact.AffectedCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impact.AffectedCount(childComplexity), true
+	case "Impact.rights":
+		if e.ComplexityRoot.Impact.Rights == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impact.Rights(childComplexity), true
+	case "Impact.truncated":
+		if e.ComplexityRoot.Impact.Truncated == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impact.Truncated(childComplexity), true
+	case "Impact.users":
+		if e.ComplexityRoot.Impact.Users == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Impact.Users(childComplexity), true
+
 	case "ImportGroupCsvPayload.addedMembers":
 		if e.ComplexityRoot.ImportGroupCsvPayload.AddedMembers == nil {
 			break
@@ -1242,6 +1536,127 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AddGroupMembers(childComplexity, args["input"].(admin.GroupMembersInput)), true
+	case "Mutation.applyRole":
+		if e.ComplexityRoot.Mutation.ApplyRole == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_applyRole_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ApplyRole(childComplexity, args["input"].(access.ApplyRoleInput)), true
+	case "Mutation.bulkAddToGroups":
+		if e.ComplexityRoot.Mutation.BulkAddToGroups == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_bulkAddToGroups_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.BulkAddToGroups(childComplexity, args["input"].(access.BulkGroupsInput)), true
+	case "Mutation.bulkApplyRole":
+		if e.ComplexityRoot.Mutation.BulkApplyRole == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_bulkApplyRole_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.BulkApplyRole(childComplexity, args["input"].(access.BulkRoleInput)), true
+	case "Mutation.bulkDeleteUsers":
+		if e.ComplexityRoot.Mutation.BulkDeleteUsers == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_bulkDeleteUsers_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.BulkDeleteUsers(childComplexity, args["input"].(access.BulkSelectionInput)), true
+	case "Mutation.bulkGrantRights":
+		if e.ComplexityRoot.Mutation.BulkGrantRights == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_bulkGrantRights_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.BulkGrantRights(childComplexity, args["input"].(access.BulkGrantsInput)), true
+	case "Mutation.bulkLinkUserType":
+		if e.ComplexityRoot.Mutation.BulkLinkUserType == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_bulkLinkUserType_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.BulkLinkUserType(childComplexity, args["input"].(access.BulkUserTypeInput)), true
+	case "Mutation.bulkRemoveFromGroups":
+		if e.ComplexityRoot.Mutation.BulkRemoveFromGroups == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_bulkRemoveFromGroups_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.BulkRemoveFromGroups(childComplexity, args["input"].(access.BulkGroupsInput)), true
+	case "Mutation.bulkRevokeRights":
+		if e.ComplexityRoot.Mutation.BulkRevokeRights == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_bulkRevokeRights_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.BulkRevokeRights(childComplexity, args["input"].(access.BulkGrantsInput)), true
+	case "Mutation.bulkSetActive":
+		if e.ComplexityRoot.Mutation.BulkSetActive == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_bulkSetActive_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.BulkSetActive(childComplexity, args["input"].(access.BulkActiveInput)), true
+	case "Mutation.bulkSetReadOnly":
+		if e.ComplexityRoot.Mutation.BulkSetReadOnly == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_bulkSetReadOnly_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.BulkSetReadOnly(childComplexity, args["input"].(access.BulkReadOnlyInput)), true
+	case "Mutation.bulkUnlinkUserType":
+		if e.ComplexityRoot.Mutation.BulkUnlinkUserType == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_bulkUnlinkUserType_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.BulkUnlinkUserType(childComplexity, args["input"].(access.BulkUserTypeInput)), true
 	case "Mutation.createComputer":
 		if e.ComplexityRoot.Mutation.CreateComputer == nil {
 			break
@@ -1439,7 +1854,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.DeleteRole(childComplexity, args["input"].(model.DeleteInput)), true
+		return e.ComplexityRoot.Mutation.DeleteRole(childComplexity, args["input"].(model.DeleteWithImpactInput)), true
 	case "Mutation.deleteUserType":
 		if e.ComplexityRoot.Mutation.DeleteUserType == nil {
 			break
@@ -1450,7 +1865,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.DeleteUserType(childComplexity, args["input"].(model.DeleteInput)), true
+		return e.ComplexityRoot.Mutation.DeleteUserType(childComplexity, args["input"].(model.DeleteWithImpactInput)), true
 	case "Mutation.deleteUsers":
 		if e.ComplexityRoot.Mutation.DeleteUsers == nil {
 			break
@@ -1461,7 +1876,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.DeleteUsers(childComplexity, args["input"].(admin.DeleteUsersInput)), true
+		return e.ComplexityRoot.Mutation.DeleteUsers(childComplexity, args["input"].(access.DeleteUsersInput)), true
+	case "Mutation.grantRights":
+		if e.ComplexityRoot.Mutation.GrantRights == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_grantRights_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.GrantRights(childComplexity, args["input"].(access.UserGrantsInput)), true
 	case "Mutation.importGroupCsv":
 		if e.ComplexityRoot.Mutation.ImportGroupCSV == nil {
 			break
@@ -1473,6 +1899,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ImportGroupCSV(childComplexity, args["input"].(admin.ImportGroupCsvInput)), true
+	case "Mutation.linkUserType":
+		if e.ComplexityRoot.Mutation.LinkUserType == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_linkUserType_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.LinkUserType(childComplexity, args["input"].(access.UserTypeLinkInput)), true
+	case "Mutation.reapplyRole":
+		if e.ComplexityRoot.Mutation.ReapplyRole == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reapplyRole_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReapplyRole(childComplexity, args["input"].(access.ReapplyRoleInput)), true
 	case "Mutation.removeGroupMembers":
 		if e.ComplexityRoot.Mutation.RemoveGroupMembers == nil {
 			break
@@ -1506,6 +1954,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RenameOrgUnit(childComplexity, args["input"].(admin.RenameInput)), true
+	case "Mutation.revokeRights":
+		if e.ComplexityRoot.Mutation.RevokeRights == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeRights_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeRights(childComplexity, args["input"].(access.UserGrantsInput)), true
+	case "Mutation.setViewableGroups":
+		if e.ComplexityRoot.Mutation.SetViewableGroups == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setViewableGroups_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetViewableGroups(childComplexity, args["input"].(access.SetViewableGroupsInput)), true
+	case "Mutation.unlinkUserType":
+		if e.ComplexityRoot.Mutation.UnlinkUserType == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_unlinkUserType_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UnlinkUserType(childComplexity, args["input"].(access.UserTypeLinkInput)), true
 	case "Mutation.updateComputer":
 		if e.ComplexityRoot.Mutation.UpdateComputer == nil {
 			break
@@ -1724,6 +2205,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AuditEvents(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.AuditEventOrder), args["where"].(*ent.AuditEventWhereInput)), true
+	case "Query.bulkSummary":
+		if e.ComplexityRoot.Query.BulkSummary == nil {
+			break
+		}
+
+		args, err := ec.field_Query_bulkSummary_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.BulkSummary(childComplexity, args["selection"].(access.UserSelection)), true
+	case "Query.can":
+		if e.ComplexityRoot.Query.Can == nil {
+			break
+		}
+
+		args, err := ec.field_Query_can_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Can(childComplexity, args["userId"].(int), args["right"].(string), args["dataSetId"].(int), args["nodeId"].(*int)), true
 	case "Query.computers":
 		if e.ComplexityRoot.Query.Computers == nil {
 			break
@@ -1757,6 +2260,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.DataSets(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.DataSetOrder), args["where"].(*ent.DataSetWhereInput)), true
+	case "Query.explain":
+		if e.ComplexityRoot.Query.Explain == nil {
+			break
+		}
+
+		args, err := ec.field_Query_explain_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Explain(childComplexity, args["userId"].(int), args["right"].(string), args["dataSetId"].(int), args["nodeId"].(*int)), true
 	case "Query.groups":
 		if e.ComplexityRoot.Query.Groups == nil {
 			break
@@ -1852,6 +2366,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
+	case "Query.whoCan":
+		if e.ComplexityRoot.Query.WhoCan == nil {
+			break
+		}
+
+		args, err := ec.field_Query_whoCan_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.WhoCan(childComplexity, args["right"].(string), args["dataSetId"].(int), args["nodeId"].(*int), args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.UserOrder), args["where"].(*ent.UserWhereInput)), true
 
 	case "RenameHierarchyNodePayload.node":
 		if e.ComplexityRoot.RenameHierarchyNodePayload.Node == nil {
@@ -1947,6 +2472,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RightConnection.TotalCount(childComplexity), true
 
+	case "RightCount.direct":
+		if e.ComplexityRoot.RightCount.Direct == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RightCount.Direct(childComplexity), true
+	case "RightCount.effective":
+		if e.ComplexityRoot.RightCount.Effective == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RightCount.Effective(childComplexity), true
+	case "RightCount.right":
+		if e.ComplexityRoot.RightCount.Right == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RightCount.Right(childComplexity), true
+
 	case "RightEdge.cursor":
 		if e.ComplexityRoot.RightEdge.Cursor == nil {
 			break
@@ -1959,6 +2503,86 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RightEdge.Node(childComplexity), true
+
+	case "RightImpact.gained":
+		if e.ComplexityRoot.RightImpact.Gained == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RightImpact.Gained(childComplexity), true
+	case "RightImpact.lost":
+		if e.ComplexityRoot.RightImpact.Lost == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RightImpact.Lost(childComplexity), true
+	case "RightImpact.right":
+		if e.ComplexityRoot.RightImpact.Right == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RightImpact.Right(childComplexity), true
+
+	case "RightPath.allDataSets":
+		if e.ComplexityRoot.RightPath.AllDataSets == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RightPath.AllDataSets(childComplexity), true
+	case "RightPath.dataSet":
+		if e.ComplexityRoot.RightPath.DataSet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RightPath.DataSet(childComplexity), true
+	case "RightPath.grantedAt":
+		if e.ComplexityRoot.RightPath.GrantedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RightPath.GrantedAt(childComplexity), true
+	case "RightPath.grantedBy":
+		if e.ComplexityRoot.RightPath.GrantedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RightPath.GrantedBy(childComplexity), true
+	case "RightPath.kind":
+		if e.ComplexityRoot.RightPath.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RightPath.Kind(childComplexity), true
+	case "RightPath.node":
+		if e.ComplexityRoot.RightPath.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RightPath.Node(childComplexity), true
+	case "RightPath.role":
+		if e.ComplexityRoot.RightPath.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RightPath.Role(childComplexity), true
+	case "RightPath.roleName":
+		if e.ComplexityRoot.RightPath.RoleName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RightPath.RoleName(childComplexity), true
+	case "RightPath.source":
+		if e.ComplexityRoot.RightPath.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RightPath.Source(childComplexity), true
+	case "RightPath.userType":
+		if e.ComplexityRoot.RightPath.UserType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RightPath.UserType(childComplexity), true
 
 	case "Role.allData":
 		if e.ComplexityRoot.Role.AllData == nil {
@@ -2044,6 +2668,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RoleConnection.TotalCount(childComplexity), true
+
+	case "RoleCount.count":
+		if e.ComplexityRoot.RoleCount.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoleCount.Count(childComplexity), true
+	case "RoleCount.role":
+		if e.ComplexityRoot.RoleCount.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RoleCount.Role(childComplexity), true
 
 	case "RoleEdge.cursor":
 		if e.ComplexityRoot.RoleEdge.Cursor == nil {
@@ -2139,6 +2776,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ScimTokenEdge.Node(childComplexity), true
 
+	case "Scope.dataSet":
+		if e.ComplexityRoot.Scope.DataSet == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scope.DataSet(childComplexity), true
+	case "Scope.node":
+		if e.ComplexityRoot.Scope.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scope.Node(childComplexity), true
+
 	case "UpdateComputerPayload.computer":
 		if e.ComplexityRoot.UpdateComputerPayload.Computer == nil {
 			break
@@ -2174,6 +2824,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UpdateRightPayload.Right(childComplexity), true
 
+	case "UpdateRolePayload.impact":
+		if e.ComplexityRoot.UpdateRolePayload.Impact == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateRolePayload.Impact(childComplexity), true
 	case "UpdateRolePayload.role":
 		if e.ComplexityRoot.UpdateRolePayload.Role == nil {
 			break
@@ -2188,6 +2844,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UpdateUserPayload.User(childComplexity), true
 
+	case "UpdateUserTypePayload.impact":
+		if e.ComplexityRoot.UpdateUserTypePayload.Impact == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UpdateUserTypePayload.Impact(childComplexity), true
 	case "UpdateUserTypePayload.userType":
 		if e.ComplexityRoot.UpdateUserTypePayload.UserType == nil {
 			break
@@ -2201,6 +2863,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Active(childComplexity), true
+	case "User.allData":
+		if e.ComplexityRoot.User.AllData == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.AllData(childComplexity), true
 	case "User.computers":
 		if e.ComplexityRoot.User.Computers == nil {
 			break
@@ -2213,6 +2881,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.CreatedAt(childComplexity), true
+	case "User.dataSetAccess":
+		if e.ComplexityRoot.User.DataSetAccess == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.DataSetAccess(childComplexity), true
 	case "User.department":
 		if e.ComplexityRoot.User.Department == nil {
 			break
@@ -2225,6 +2899,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.DisplayName(childComplexity), true
+	case "User.effectiveReadOnly":
+		if e.ComplexityRoot.User.EffectiveReadOnly == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.EffectiveReadOnly(childComplexity), true
+	case "User.effectiveRights":
+		if e.ComplexityRoot.User.EffectiveRights == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.EffectiveRights(childComplexity), true
 	case "User.email":
 		if e.ComplexityRoot.User.Email == nil {
 			break
@@ -2363,6 +3049,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.UserName(childComplexity), true
+	case "User.viewableGroups":
+		if e.ComplexityRoot.User.ViewableGroups == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.ViewableGroups(childComplexity), true
 
 	case "UserConnection.edges":
 		if e.ComplexityRoot.UserConnection.Edges == nil {
@@ -2535,6 +3227,68 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.UserGrant.UserID(childComplexity), true
 
+	case "UserImpact.accessGained":
+		if e.ComplexityRoot.UserImpact.AccessGained == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImpact.AccessGained(childComplexity), true
+	case "UserImpact.accessLost":
+		if e.ComplexityRoot.UserImpact.AccessLost == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImpact.AccessLost(childComplexity), true
+	case "UserImpact.gained":
+		if e.ComplexityRoot.UserImpact.Gained == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImpact.Gained(childComplexity), true
+	case "UserImpact.lost":
+		if e.ComplexityRoot.UserImpact.Lost == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImpact.Lost(childComplexity), true
+	case "UserImpact.user":
+		if e.ComplexityRoot.UserImpact.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImpact.User(childComplexity), true
+	case "UserImpact.userId":
+		if e.ComplexityRoot.UserImpact.UserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImpact.UserID(childComplexity), true
+	case "UserImpact.userName":
+		if e.ComplexityRoot.UserImpact.UserName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserImpact.UserName(childComplexity), true
+
+	case "UserRightsPayload.affectedCount":
+		if e.ComplexityRoot.UserRightsPayload.AffectedCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserRightsPayload.AffectedCount(childComplexity), true
+	case "UserRightsPayload.impact":
+		if e.ComplexityRoot.UserRightsPayload.Impact == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserRightsPayload.Impact(childComplexity), true
+	case "UserRightsPayload.user":
+		if e.ComplexityRoot.UserRightsPayload.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserRightsPayload.User(childComplexity), true
+
 	case "UserType.createdAt":
 		if e.ComplexityRoot.UserType.CreatedAt == nil {
 			break
@@ -2613,6 +3367,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.UserTypeConnection.TotalCount(childComplexity), true
+
+	case "UserTypeCount.count":
+		if e.ComplexityRoot.UserTypeCount.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserTypeCount.Count(childComplexity), true
+	case "UserTypeCount.userType":
+		if e.ComplexityRoot.UserTypeCount.UserType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UserTypeCount.UserType(childComplexity), true
 
 	case "UserTypeEdge.cursor":
 		if e.ComplexityRoot.UserTypeEdge.Cursor == nil {
@@ -2752,8 +3519,16 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("AccountOrder", ec.unmarshalInputAccountOrder),
+			graphql.NewInputUnmarshaler("ApplyRoleInput", ec.unmarshalInputApplyRoleInput),
 			graphql.NewInputUnmarshaler("AuditEventOrder", ec.unmarshalInputAuditEventOrder),
 			graphql.NewInputUnmarshaler("AuditEventWhereInput", ec.unmarshalInputAuditEventWhereInput),
+			graphql.NewInputUnmarshaler("BulkActiveInput", ec.unmarshalInputBulkActiveInput),
+			graphql.NewInputUnmarshaler("BulkGrantsInput", ec.unmarshalInputBulkGrantsInput),
+			graphql.NewInputUnmarshaler("BulkGroupsInput", ec.unmarshalInputBulkGroupsInput),
+			graphql.NewInputUnmarshaler("BulkReadOnlyInput", ec.unmarshalInputBulkReadOnlyInput),
+			graphql.NewInputUnmarshaler("BulkRoleInput", ec.unmarshalInputBulkRoleInput),
+			graphql.NewInputUnmarshaler("BulkSelectionInput", ec.unmarshalInputBulkSelectionInput),
+			graphql.NewInputUnmarshaler("BulkUserTypeInput", ec.unmarshalInputBulkUserTypeInput),
 			graphql.NewInputUnmarshaler("ComputerOrder", ec.unmarshalInputComputerOrder),
 			graphql.NewInputUnmarshaler("ComputerWhereInput", ec.unmarshalInputComputerWhereInput),
 			graphql.NewInputUnmarshaler("CreateComputerInput", ec.unmarshalInputCreateComputerInput),
@@ -2772,6 +3547,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("DataSetWhereInput", ec.unmarshalInputDataSetWhereInput),
 			graphql.NewInputUnmarshaler("DeleteInput", ec.unmarshalInputDeleteInput),
 			graphql.NewInputUnmarshaler("DeleteUsersInput", ec.unmarshalInputDeleteUsersInput),
+			graphql.NewInputUnmarshaler("DeleteWithImpactInput", ec.unmarshalInputDeleteWithImpactInput),
 			graphql.NewInputUnmarshaler("GrantInput", ec.unmarshalInputGrantInput),
 			graphql.NewInputUnmarshaler("GroupMembersInput", ec.unmarshalInputGroupMembersInput),
 			graphql.NewInputUnmarshaler("GroupOrder", ec.unmarshalInputGroupOrder),
@@ -2781,6 +3557,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ImportGroupCsvInput", ec.unmarshalInputImportGroupCsvInput),
 			graphql.NewInputUnmarshaler("OrgUnitOrder", ec.unmarshalInputOrgUnitOrder),
 			graphql.NewInputUnmarshaler("OrgUnitWhereInput", ec.unmarshalInputOrgUnitWhereInput),
+			graphql.NewInputUnmarshaler("ReapplyRoleInput", ec.unmarshalInputReapplyRoleInput),
 			graphql.NewInputUnmarshaler("RenameInput", ec.unmarshalInputRenameInput),
 			graphql.NewInputUnmarshaler("RightOrder", ec.unmarshalInputRightOrder),
 			graphql.NewInputUnmarshaler("RightWhereInput", ec.unmarshalInputRightWhereInput),
@@ -2788,6 +3565,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("RoleWhereInput", ec.unmarshalInputRoleWhereInput),
 			graphql.NewInputUnmarshaler("ScimTokenOrder", ec.unmarshalInputScimTokenOrder),
 			graphql.NewInputUnmarshaler("ScimTokenWhereInput", ec.unmarshalInputScimTokenWhereInput),
+			graphql.NewInputUnmarshaler("SetViewableGroupsInput", ec.unmarshalInputSetViewableGroupsInput),
 			graphql.NewInputUnmarshaler("UpdateComputerInput", ec.unmarshalInputUpdateComputerInput),
 			graphql.NewInputUnmarshaler("UpdateDashboardInput", ec.unmarshalInputUpdateDashboardInput),
 			graphql.NewInputUnmarshaler("UpdateDataSetInput", ec.unmarshalInputUpdateDataSetInput),
@@ -2797,9 +3575,12 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("UpdateUserInput", ec.unmarshalInputUpdateUserInput),
 			graphql.NewInputUnmarshaler("UpdateUserTypeInput", ec.unmarshalInputUpdateUserTypeInput),
 			graphql.NewInputUnmarshaler("UserGrantWhereInput", ec.unmarshalInputUserGrantWhereInput),
+			graphql.NewInputUnmarshaler("UserGrantsInput", ec.unmarshalInputUserGrantsInput),
 			graphql.NewInputUnmarshaler("UserOrder", ec.unmarshalInputUserOrder),
+			graphql.NewInputUnmarshaler("UserSelection", ec.unmarshalInputUserSelection),
 			graphql.NewInputUnmarshaler("UserTypeGrantOrder", ec.unmarshalInputUserTypeGrantOrder),
 			graphql.NewInputUnmarshaler("UserTypeGrantWhereInput", ec.unmarshalInputUserTypeGrantWhereInput),
+			graphql.NewInputUnmarshaler("UserTypeLinkInput", ec.unmarshalInputUserTypeLinkInput),
 			graphql.NewInputUnmarshaler("UserTypeOrder", ec.unmarshalInputUserTypeOrder),
 			graphql.NewInputUnmarshaler("UserTypeWhereInput", ec.unmarshalInputUserTypeWhereInput),
 			graphql.NewInputUnmarshaler("UserWhereInput", ec.unmarshalInputUserWhereInput),
@@ -6211,6 +6992,155 @@ extend type Query {
   account: Account!
 }
 
+extend type Query {
+  "May the user use the right (by key) on the data set, or on the node within it? (SPEC §2.5)"
+  can(userId: ID!, right: String!, dataSetId: ID!, nodeId: ID): Boolean!
+  "The decision with every path that grants it, or what is missing."
+  explain(userId: ID!, right: String!, dataSetId: ID!, nodeId: ID): Explanation!
+  "The users who can use the right on the data set (or node), computed set-wise."
+  whoCan(right: String!, dataSetId: ID!, nodeId: ID, after: Cursor, first: Int, before: Cursor, last: Int,
+    orderBy: UserOrder, where: UserWhereInput): UserConnection!
+  "For a selection: how many users, and per right, role and type how many of them hold it."
+  bulkSummary(selection: UserSelection!): BulkSummary!
+}
+
+"How a right (or a data-set access) is held."
+enum PathKind {
+  "Granted to the user directly (by hand, CSV or SCIM)."
+  DIRECT
+  "Copied from a role when the role was applied (grantedAt is the date)."
+  ROLE
+  "Held by a linked user type."
+  TYPE
+  "A right of a role of a linked user type."
+  TYPE_ROLE
+}
+
+"What suppresses a right the user holds."
+enum RightMask { INACTIVE READ_ONLY }
+
+"One path to a right or data-set access, with its scope (no dataSet and allDataSets false: every data set the user can reach)."
+type RightPath {
+  kind: PathKind!
+  source: GrantSource
+  role: Role
+  roleName: String
+  userType: UserType
+  grantedAt: Time
+  grantedBy: User
+  dataSet: DataSet
+  node: HierarchyNode
+  allDataSets: Boolean!
+}
+
+"A right the user holds in one scope (no dataSet: every data set the user can reach), with every path to it."
+type EffectiveRight {
+  right: Right!
+  dataSet: DataSet
+  node: HierarchyNode
+  sources: [RightPath!]!
+  masks: [RightMask!]!
+  effective: Boolean!
+}
+
+type Explanation {
+  allowed: Boolean!
+  right: Right!
+  "The paths that grant the right at the target."
+  paths: [RightPath!]!
+  "The data-set access that covers the target."
+  access: [RightPath!]!
+  masks: [RightMask!]!
+  "What is lacking when not allowed: NO_DATA_SET_ACCESS and/or NO_RIGHT."
+  missing: [String!]!
+}
+
+extend type User {
+  effectiveRights: [EffectiveRight!]!
+  dataSetAccess: [RightPath!]!
+  viewableGroups: [Group!]!
+  "Read-only by the user's own flag or a linked read-only type."
+  effectiveReadOnly: Boolean!
+  "Holds a role with allData, directly or through a type: sees every user, group and computer."
+  allData: Boolean!
+}
+
+extend input UserWhereInput {
+  "Holds the role directly or through a linked user type."
+  withRole: ID
+  withUserType: ID
+  "Holds the right (by key) effectively, in some scope."
+  withRight: String
+  inGroup: ID
+}
+
+"Users by id, or by a filter (an empty filter selects all users)."
+input UserSelection { userIds: [ID!]  where: UserWhereInput }
+
+type BulkSummary { count: Int!  rights: [RightCount!]!  roles: [RoleCount!]!  userTypes: [UserTypeCount!]! }
+type RightCount { right: Right!  direct: Int!  effective: Int! }
+type RoleCount { role: Role!  count: Int! }
+type UserTypeCount { userType: UserType!  count: Int! }
+
+"What a change does (or, dry, would do) to users' effective rights and data access."
+type Impact {
+  affectedCount: Int!
+  "The first 100 affected users."
+  users: [UserImpact!]!
+  rights: [RightImpact!]!
+  truncated: Boolean!
+}
+type UserImpact {
+  userId: ID!
+  userName: String!
+  "Null once deleted."
+  user: User
+  gained: [Right!]!
+  lost: [Right!]!
+  accessGained: [Scope!]!
+  accessLost: [Scope!]!
+}
+type Scope { dataSet: DataSet  node: HierarchyNode }
+type RightImpact { right: Right!  gained: Int!  lost: Int! }
+
+input UserGrantsInput { userId: ID!  grants: [GrantInput!]!  dryRun: Boolean }
+input ApplyRoleInput { userId: ID!  roleId: ID!  dryRun: Boolean }
+input ReapplyRoleInput { roleId: ID!  dryRun: Boolean }
+input UserTypeLinkInput { userId: ID!  userTypeId: ID!  dryRun: Boolean }
+input SetViewableGroupsInput { userId: ID!  groupIds: [ID!]! }
+"user is null when the change was a dry run on a user who no longer exists."
+type UserRightsPayload { user: User  affectedCount: Int!  impact: Impact! }
+
+input BulkGrantsInput { selection: UserSelection!  grants: [GrantInput!]!  dryRun: Boolean }
+input BulkRoleInput { selection: UserSelection!  roleId: ID!  dryRun: Boolean }
+input BulkUserTypeInput { selection: UserSelection!  userTypeId: ID!  dryRun: Boolean }
+input BulkReadOnlyInput { selection: UserSelection!  readOnly: Boolean!  dryRun: Boolean }
+input BulkActiveInput { selection: UserSelection!  active: Boolean!  dryRun: Boolean }
+input BulkGroupsInput { selection: UserSelection!  groupIds: [ID!]!  dryRun: Boolean }
+input BulkSelectionInput { selection: UserSelection!  dryRun: Boolean }
+type BulkPayload { affectedCount: Int!  impact: Impact!  dryRun: Boolean! }
+
+extend type Mutation {
+  grantRights(input: UserGrantsInput!): UserRightsPayload!
+  revokeRights(input: UserGrantsInput!): UserRightsPayload!
+  applyRole(input: ApplyRoleInput!): UserRightsPayload!
+  reapplyRole(input: ReapplyRoleInput!): BulkPayload!
+  linkUserType(input: UserTypeLinkInput!): UserRightsPayload!
+  unlinkUserType(input: UserTypeLinkInput!): UserRightsPayload!
+  setViewableGroups(input: SetViewableGroupsInput!): UserRightsPayload!
+
+  bulkGrantRights(input: BulkGrantsInput!): BulkPayload!
+  bulkRevokeRights(input: BulkGrantsInput!): BulkPayload!
+  bulkApplyRole(input: BulkRoleInput!): BulkPayload!
+  bulkLinkUserType(input: BulkUserTypeInput!): BulkPayload!
+  bulkUnlinkUserType(input: BulkUserTypeInput!): BulkPayload!
+  bulkSetReadOnly(input: BulkReadOnlyInput!): BulkPayload!
+  bulkSetActive(input: BulkActiveInput!): BulkPayload!
+  bulkAddToGroups(input: BulkGroupsInput!): BulkPayload!
+  bulkRemoveFromGroups(input: BulkGroupsInput!): BulkPayload!
+  bulkDeleteUsers(input: BulkSelectionInput!): BulkPayload!
+}
+
 extend type Account {
   "How many users the account has."
   userCount: Int!
@@ -6263,8 +7193,8 @@ input UpdateUserInput {
 }
 type UpdateUserPayload { user: User! }
 
-input DeleteUsersInput { ids: [ID!]! }
-type DeleteUsersPayload { deletedIds: [ID!]!  affectedCount: Int! }
+input DeleteUsersInput { ids: [ID!]!  dryRun: Boolean }
+type DeleteUsersPayload { deletedIds: [ID!]!  affectedCount: Int!  impact: Impact! }
 
 input CreateGroupInput { name: String!  description: String  userIds: [ID!]  computerIds: [ID!] }
 type CreateGroupPayload { group: Group! }
@@ -6272,6 +7202,10 @@ input UpdateGroupInput { id: ID!  name: String  description: String }
 type UpdateGroupPayload { group: Group! }
 input DeleteInput { id: ID! }
 type DeletePayload { deletedId: ID! }
+"Deletes a role or user type; dryRun previews the impact and deletes nothing."
+input DeleteWithImpactInput { id: ID!  dryRun: Boolean }
+"deletedId is null on a dry run."
+type DeleteWithImpactPayload { deletedId: ID  impact: Impact! }
 input GroupMembersInput { groupId: ID!  userIds: [ID!]  computerIds: [ID!] }
 type GroupMembersPayload { group: Group! }
 """
@@ -6293,13 +7227,15 @@ type UpdateRightPayload { right: Right! }
 
 input CreateRoleInput { name: String!  description: String  rights: [String!]  allData: Boolean }
 type CreateRolePayload { role: Role! }
-input UpdateRoleInput { id: ID!  name: String  description: String  rights: [String!]  allData: Boolean }
-type UpdateRolePayload { role: Role! }
+"Replaces the role's rights when rights is given. dryRun previews the impact and changes nothing."
+input UpdateRoleInput { id: ID!  name: String  description: String  rights: [String!]  allData: Boolean  dryRun: Boolean }
+type UpdateRolePayload { role: Role!  impact: Impact! }
 
 input CreateUserTypeInput { name: String!  description: String  readOnly: Boolean  roleIds: [ID!]  grants: [GrantInput!] }
 type CreateUserTypePayload { userType: UserType! }
-input UpdateUserTypeInput { id: ID!  name: String  description: String  readOnly: Boolean  roleIds: [ID!]  grants: [GrantInput!] }
-type UpdateUserTypePayload { userType: UserType! }
+"Replaces the type's roles (roleIds) and grants when given; linked users change at once. dryRun previews."
+input UpdateUserTypeInput { id: ID!  name: String  description: String  readOnly: Boolean  roleIds: [ID!]  grants: [GrantInput!]  dryRun: Boolean }
+type UpdateUserTypePayload { userType: UserType!  impact: Impact! }
 
 input CreateDataSetInput { name: String!  description: String }
 type CreateDataSetPayload { dataSet: DataSet! }
@@ -6342,11 +7278,11 @@ type Mutation {
 
   createRole(input: CreateRoleInput!): CreateRolePayload!
   updateRole(input: UpdateRoleInput!): UpdateRolePayload!
-  deleteRole(input: DeleteInput!): DeletePayload!
+  deleteRole(input: DeleteWithImpactInput!): DeleteWithImpactPayload!
 
   createUserType(input: CreateUserTypeInput!): CreateUserTypePayload!
   updateUserType(input: UpdateUserTypeInput!): UpdateUserTypePayload!
-  deleteUserType(input: DeleteInput!): DeletePayload!
+  deleteUserType(input: DeleteWithImpactInput!): DeleteWithImpactPayload!
 
   createDataSet(input: CreateDataSetInput!): CreateDataSetPayload!
   updateDataSet(input: UpdateDataSetInput!): UpdateDataSetPayload!
@@ -6437,6 +7373,32 @@ func (ec *executionContext) childFields_AuditEventEdge(ctx context.Context, fiel
 		return ec.fieldContext_AuditEventEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditEventEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_BulkPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "affectedCount":
+		return ec.fieldContext_BulkPayload_affectedCount(ctx, field)
+	case "impact":
+		return ec.fieldContext_BulkPayload_impact(ctx, field)
+	case "dryRun":
+		return ec.fieldContext_BulkPayload_dryRun(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BulkPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_BulkSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "count":
+		return ec.fieldContext_BulkSummary_count(ctx, field)
+	case "rights":
+		return ec.fieldContext_BulkSummary_rights(ctx, field)
+	case "roles":
+		return ec.fieldContext_BulkSummary_roles(ctx, field)
+	case "userTypes":
+		return ec.fieldContext_BulkSummary_userTypes(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BulkSummary", field.Name)
 }
 
 func (ec *executionContext) childFields_Computer(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6657,8 +7619,56 @@ func (ec *executionContext) childFields_DeleteUsersPayload(ctx context.Context, 
 		return ec.fieldContext_DeleteUsersPayload_deletedIds(ctx, field)
 	case "affectedCount":
 		return ec.fieldContext_DeleteUsersPayload_affectedCount(ctx, field)
+	case "impact":
+		return ec.fieldContext_DeleteUsersPayload_impact(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DeleteUsersPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_DeleteWithImpactPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "deletedId":
+		return ec.fieldContext_DeleteWithImpactPayload_deletedId(ctx, field)
+	case "impact":
+		return ec.fieldContext_DeleteWithImpactPayload_impact(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteWithImpactPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_EffectiveRight(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "right":
+		return ec.fieldContext_EffectiveRight_right(ctx, field)
+	case "dataSet":
+		return ec.fieldContext_EffectiveRight_dataSet(ctx, field)
+	case "node":
+		return ec.fieldContext_EffectiveRight_node(ctx, field)
+	case "sources":
+		return ec.fieldContext_EffectiveRight_sources(ctx, field)
+	case "masks":
+		return ec.fieldContext_EffectiveRight_masks(ctx, field)
+	case "effective":
+		return ec.fieldContext_EffectiveRight_effective(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EffectiveRight", field.Name)
+}
+
+func (ec *executionContext) childFields_Explanation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "allowed":
+		return ec.fieldContext_Explanation_allowed(ctx, field)
+	case "right":
+		return ec.fieldContext_Explanation_right(ctx, field)
+	case "paths":
+		return ec.fieldContext_Explanation_paths(ctx, field)
+	case "access":
+		return ec.fieldContext_Explanation_access(ctx, field)
+	case "masks":
+		return ec.fieldContext_Explanation_masks(ctx, field)
+	case "missing":
+		return ec.fieldContext_Explanation_missing(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Explanation", field.Name)
 }
 
 func (ec *executionContext) childFields_Group(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6763,6 +7773,20 @@ func (ec *executionContext) childFields_HierarchyNodeEdge(ctx context.Context, f
 		return ec.fieldContext_HierarchyNodeEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type HierarchyNodeEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_Impact(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "affectedCount":
+		return ec.fieldContext_Impact_affectedCount(ctx, field)
+	case "users":
+		return ec.fieldContext_Impact_users(ctx, field)
+	case "rights":
+		return ec.fieldContext_Impact_rights(ctx, field)
+	case "truncated":
+		return ec.fieldContext_Impact_truncated(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Impact", field.Name)
 }
 
 func (ec *executionContext) childFields_ImportGroupCsvPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6891,6 +7915,18 @@ func (ec *executionContext) childFields_RightConnection(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type RightConnection", field.Name)
 }
 
+func (ec *executionContext) childFields_RightCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "right":
+		return ec.fieldContext_RightCount_right(ctx, field)
+	case "direct":
+		return ec.fieldContext_RightCount_direct(ctx, field)
+	case "effective":
+		return ec.fieldContext_RightCount_effective(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RightCount", field.Name)
+}
+
 func (ec *executionContext) childFields_RightEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "node":
@@ -6899,6 +7935,44 @@ func (ec *executionContext) childFields_RightEdge(ctx context.Context, field gra
 		return ec.fieldContext_RightEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RightEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_RightImpact(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "right":
+		return ec.fieldContext_RightImpact_right(ctx, field)
+	case "gained":
+		return ec.fieldContext_RightImpact_gained(ctx, field)
+	case "lost":
+		return ec.fieldContext_RightImpact_lost(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RightImpact", field.Name)
+}
+
+func (ec *executionContext) childFields_RightPath(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_RightPath_kind(ctx, field)
+	case "source":
+		return ec.fieldContext_RightPath_source(ctx, field)
+	case "role":
+		return ec.fieldContext_RightPath_role(ctx, field)
+	case "roleName":
+		return ec.fieldContext_RightPath_roleName(ctx, field)
+	case "userType":
+		return ec.fieldContext_RightPath_userType(ctx, field)
+	case "grantedAt":
+		return ec.fieldContext_RightPath_grantedAt(ctx, field)
+	case "grantedBy":
+		return ec.fieldContext_RightPath_grantedBy(ctx, field)
+	case "dataSet":
+		return ec.fieldContext_RightPath_dataSet(ctx, field)
+	case "node":
+		return ec.fieldContext_RightPath_node(ctx, field)
+	case "allDataSets":
+		return ec.fieldContext_RightPath_allDataSets(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RightPath", field.Name)
 }
 
 func (ec *executionContext) childFields_Role(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6937,6 +8011,16 @@ func (ec *executionContext) childFields_RoleConnection(ctx context.Context, fiel
 		return ec.fieldContext_RoleConnection_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RoleConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_RoleCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "role":
+		return ec.fieldContext_RoleCount_role(ctx, field)
+	case "count":
+		return ec.fieldContext_RoleCount_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RoleCount", field.Name)
 }
 
 func (ec *executionContext) childFields_RoleEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6979,6 +8063,16 @@ func (ec *executionContext) childFields_ScimTokenEdge(ctx context.Context, field
 		return ec.fieldContext_ScimTokenEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ScimTokenEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_Scope(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "dataSet":
+		return ec.fieldContext_Scope_dataSet(ctx, field)
+	case "node":
+		return ec.fieldContext_Scope_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Scope", field.Name)
 }
 
 func (ec *executionContext) childFields_UpdateComputerPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7025,6 +8119,8 @@ func (ec *executionContext) childFields_UpdateRolePayload(ctx context.Context, f
 	switch field.Name {
 	case "role":
 		return ec.fieldContext_UpdateRolePayload_role(ctx, field)
+	case "impact":
+		return ec.fieldContext_UpdateRolePayload_impact(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UpdateRolePayload", field.Name)
 }
@@ -7041,6 +8137,8 @@ func (ec *executionContext) childFields_UpdateUserTypePayload(ctx context.Contex
 	switch field.Name {
 	case "userType":
 		return ec.fieldContext_UpdateUserTypePayload_userType(ctx, field)
+	case "impact":
+		return ec.fieldContext_UpdateUserTypePayload_impact(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UpdateUserTypePayload", field.Name)
 }
@@ -7103,6 +8201,16 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_grants(ctx, field)
 	case "computers":
 		return ec.fieldContext_User_computers(ctx, field)
+	case "effectiveRights":
+		return ec.fieldContext_User_effectiveRights(ctx, field)
+	case "dataSetAccess":
+		return ec.fieldContext_User_dataSetAccess(ctx, field)
+	case "viewableGroups":
+		return ec.fieldContext_User_viewableGroups(ctx, field)
+	case "effectiveReadOnly":
+		return ec.fieldContext_User_effectiveReadOnly(ctx, field)
+	case "allData":
+		return ec.fieldContext_User_allData(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }
@@ -7181,6 +8289,38 @@ func (ec *executionContext) childFields_UserGrant(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type UserGrant", field.Name)
 }
 
+func (ec *executionContext) childFields_UserImpact(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "userId":
+		return ec.fieldContext_UserImpact_userId(ctx, field)
+	case "userName":
+		return ec.fieldContext_UserImpact_userName(ctx, field)
+	case "user":
+		return ec.fieldContext_UserImpact_user(ctx, field)
+	case "gained":
+		return ec.fieldContext_UserImpact_gained(ctx, field)
+	case "lost":
+		return ec.fieldContext_UserImpact_lost(ctx, field)
+	case "accessGained":
+		return ec.fieldContext_UserImpact_accessGained(ctx, field)
+	case "accessLost":
+		return ec.fieldContext_UserImpact_accessLost(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UserImpact", field.Name)
+}
+
+func (ec *executionContext) childFields_UserRightsPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "user":
+		return ec.fieldContext_UserRightsPayload_user(ctx, field)
+	case "affectedCount":
+		return ec.fieldContext_UserRightsPayload_affectedCount(ctx, field)
+	case "impact":
+		return ec.fieldContext_UserRightsPayload_impact(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UserRightsPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_UserType(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -7215,6 +8355,16 @@ func (ec *executionContext) childFields_UserTypeConnection(ctx context.Context, 
 		return ec.fieldContext_UserTypeConnection_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UserTypeConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_UserTypeCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "userType":
+		return ec.fieldContext_UserTypeCount_userType(ctx, field)
+	case "count":
+		return ec.fieldContext_UserTypeCount_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type UserTypeCount", field.Name)
 }
 
 func (ec *executionContext) childFields_UserTypeEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

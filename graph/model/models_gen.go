@@ -4,6 +4,7 @@ package model
 
 import (
 	"latchkey/ent"
+	"latchkey/internal/access"
 )
 
 type CreateComputerPayload struct {
@@ -55,8 +56,21 @@ type DeletePayload struct {
 }
 
 type DeleteUsersPayload struct {
-	DeletedIds    []int `json:"deletedIds"`
-	AffectedCount int   `json:"affectedCount"`
+	DeletedIds    []int          `json:"deletedIds"`
+	AffectedCount int            `json:"affectedCount"`
+	Impact        *access.Impact `json:"impact"`
+}
+
+// Deletes a role or user type; dryRun previews the impact and deletes nothing.
+type DeleteWithImpactInput struct {
+	ID     int   `json:"id"`
+	DryRun *bool `json:"dryRun,omitempty"`
+}
+
+// deletedId is null on a dry run.
+type DeleteWithImpactPayload struct {
+	DeletedID *int           `json:"deletedId,omitempty"`
+	Impact    *access.Impact `json:"impact"`
 }
 
 type GroupMembersPayload struct {
@@ -92,7 +106,8 @@ type UpdateRightPayload struct {
 }
 
 type UpdateRolePayload struct {
-	Role *ent.Role `json:"role"`
+	Role   *ent.Role      `json:"role"`
+	Impact *access.Impact `json:"impact"`
 }
 
 type UpdateUserPayload struct {
@@ -100,5 +115,13 @@ type UpdateUserPayload struct {
 }
 
 type UpdateUserTypePayload struct {
-	UserType *ent.UserType `json:"userType"`
+	UserType *ent.UserType  `json:"userType"`
+	Impact   *access.Impact `json:"impact"`
+}
+
+// user is null when the change was a dry run on a user who no longer exists.
+type UserRightsPayload struct {
+	User          *ent.User      `json:"user,omitempty"`
+	AffectedCount int            `json:"affectedCount"`
+	Impact        *access.Impact `json:"impact"`
 }

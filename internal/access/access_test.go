@@ -125,7 +125,7 @@ func TestApplyRoleCopies(t *testing.T) {
 			t.Fatalf("re-apply duplicated a path: %v", got)
 		}
 		// Editing the role later changes nothing already copied (SPEC §2.1).
-		if _, err := access.UpdateRole(ctx, client, access.UpdateRoleInput{ID: reports.ID, Rights: []string{"audit.view"}}); err != nil {
+		if _, _, err := access.UpdateRole(ctx, client, access.UpdateRoleInput{ID: reports.ID, Rights: []string{"audit.view"}}); err != nil {
 			t.Fatal(err)
 		}
 		if got := heldRights(); len(got) != 2 || got["audit.view"] != nil {
@@ -144,7 +144,7 @@ func TestApplyRoleCopies(t *testing.T) {
 			t.Fatalf("after a second role: %v", got)
 		}
 		// Deleting the role leaves what it copied.
-		if err := access.DeleteRole(ctx, client, reports.ID); err != nil {
+		if _, err := access.DeleteRole(ctx, client, reports.ID, false); err != nil {
 			t.Fatal(err)
 		}
 		if got := heldRights(); len(got) != 3 {
@@ -166,10 +166,10 @@ func TestBuiltInsAreProtected(t *testing.T) {
 			name string
 			err  error
 		}{
-			{"delete built-in role", access.DeleteRole(ctx, client, viewer.ID)},
-			{"rename built-in role", second(access.UpdateRole(ctx, client, access.UpdateRoleInput{ID: viewer.ID, Name: &newName}))},
-			{"change Admin's rights", second(access.UpdateRole(ctx, client, access.UpdateRoleInput{ID: admin.ID, Rights: []string{"reports.view"}}))},
-			{"take Admin's all data", second(access.UpdateRole(ctx, client, access.UpdateRoleInput{ID: admin.ID, AllData: &noAll}))},
+			{"delete built-in role", second(access.DeleteRole(ctx, client, viewer.ID, false))},
+			{"rename built-in role", third(access.UpdateRole(ctx, client, access.UpdateRoleInput{ID: viewer.ID, Name: &newName}))},
+			{"change Admin's rights", third(access.UpdateRole(ctx, client, access.UpdateRoleInput{ID: admin.ID, Rights: []string{"reports.view"}}))},
+			{"take Admin's all data", third(access.UpdateRole(ctx, client, access.UpdateRoleInput{ID: admin.ID, AllData: &noAll}))},
 			{"delete built-in right", access.DeleteRight(ctx, client, usersAdmin.ID)},
 		} {
 			if codeOf(tc.err) != problem.BadUserInput {
@@ -244,6 +244,8 @@ func TestResolveGrant(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+func third[T, U any](_ T, _ U, err error) error { return err }
 
 func itoa(i int) string { return strconv.Itoa(i) }
 

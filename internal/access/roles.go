@@ -7,6 +7,9 @@ import (
 	gen "latchkey/ent"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/user"
+	"latchkey/ent/usertype"
+	"latchkey/internal/audit"
 	"latchkey/internal/problem"
 )
 
@@ -88,9 +91,21 @@ type UpdateRoleInput struct {
 	Description *string
 	Rights      []string
 	AllData     *bool
+	DryRun      *bool
 }
 
-func UpdateRole(ctx context.Context, client *gen.Client, in UpdateRoleInput) (*gen.Role, error) {
+// UpdateRole changes a role and reports the impact on users holding it through a user
+// type (those linked live); users it was applied to keep what was copied.
+func UpdateRole(ctx context.Context, client *gen.Client, in UpdateRoleInput) (*gen.Role, *Impact, error) {
+	var r *gen.Role
+	imp, err := roleEdit(ctx, client, in.ID, "edit_role", in, Dry(in.DryRun), func() (err error) {
+		r, err = updateRole(ctx, client, in)
+		return err
+	})
+	return r, imp, err
+}
+
+func updateRole(ctx context.Context, client *gen.Client, in UpdateRoleInput) (*gen.Role, error) {
 	r, err := client.Role.Get(ctx, in.ID)
 	if err != nil {
 		return nil, problem.MissingIfNotFound(err, "id", "role")
@@ -116,8 +131,35 @@ func UpdateRole(ctx context.Context, client *gen.Client, in UpdateRoleInput) (*g
 }
 
 // DeleteRole removes a role definition. Rights copied from it stay with their users
-// (SPEC §2.1); types that bundled it no longer do.
-func DeleteRole(ctx context.Context, client *gen.Client, id int) error {
+// (SPEC §2.1); types that bundled it no longer do, and the impact says who loses what.
+func DeleteRole(ctx context.Context, client *gen.Client, id int, dryRun bool) (*Impact, error) {
+	return roleEdit(ctx, client, id, "delete_role", map[string]any{"role_id": id}, dryRun, func() error {
+		return deleteRole(ctx, client, id)
+	})
+}
+
+// roleEdit measures an edit of role id on the users who hold it through a type.
+func roleEdit(ctx context.Context, c *gen.Client, id int, action string, input any, dryRun bool, edit func() error) (*Impact, error) {
+	users, err := c.User.Query().Where(user.HasTypesWith(usertype.HasRolesWith(role.ID(id)))).IDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return measuredEdit(ctx, c, users, action, input, dryRun, edit)
+}
+
+// measuredEdit runs an edit of a role or type, measuring its impact on users, and
+// records the impact in the audit log next to the edit's own events.
+func measuredEdit(ctx context.Context, c *gen.Client, users []int, action string, input any, dryRun bool, edit func() error) (*Impact, error) {
+	imp, err := measure(ctx, c, users, dryRun, edit)
+	if err != nil || dryRun {
+		return imp, err
+	}
+	res := &Result{AffectedCount: imp.AffectedCount, Impact: imp}
+	return imp, audit.Record(ctx, c, audit.Event{Action: "access." + action, TargetType: gen.TypeUser,
+		After: auditRecord(users, input, res)})
+}
+
+func deleteRole(ctx context.Context, client *gen.Client, id int) error {
 	r, err := client.Role.Get(ctx, id)
 	if err != nil {
 		return problem.MissingIfNotFound(err, "id", "role")

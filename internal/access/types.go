@@ -7,6 +7,8 @@ import (
 
 	gen "latchkey/ent"
 	"latchkey/ent/schema/enums"
+	"latchkey/ent/user"
+	"latchkey/ent/usertype"
 	"latchkey/ent/usertypegrant"
 	"latchkey/internal/problem"
 )
@@ -48,9 +50,30 @@ type UpdateUserTypeInput struct {
 	ReadOnly    *bool
 	RoleIDs     []int
 	Grants      []GrantInput
+	DryRun      *bool
 }
 
-func UpdateUserType(ctx context.Context, client *gen.Client, in UpdateUserTypeInput) (*gen.UserType, error) {
+// UpdateUserType changes a type; every linked user changes at once, and the impact
+// says how.
+func UpdateUserType(ctx context.Context, client *gen.Client, in UpdateUserTypeInput) (*gen.UserType, *Impact, error) {
+	var t *gen.UserType
+	imp, err := typeEdit(ctx, client, in.ID, "edit_user_type", in, Dry(in.DryRun), func() (err error) {
+		t, err = updateUserType(ctx, client, in)
+		return err
+	})
+	return t, imp, err
+}
+
+// typeEdit measures an edit of type id on its linked users.
+func typeEdit(ctx context.Context, c *gen.Client, id int, action string, input any, dryRun bool, edit func() error) (*Impact, error) {
+	users, err := c.User.Query().Where(user.HasTypesWith(usertype.ID(id))).IDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return measuredEdit(ctx, c, users, action, input, dryRun, edit)
+}
+
+func updateUserType(ctx context.Context, client *gen.Client, in UpdateUserTypeInput) (*gen.UserType, error) {
 	t, err := client.UserType.Get(ctx, in.ID)
 	if err != nil {
 		return nil, problem.MissingIfNotFound(err, "id", "user type")
@@ -85,9 +108,10 @@ func UpdateUserType(ctx context.Context, client *gen.Client, in UpdateUserTypeIn
 
 // DeleteUserType removes a type and its links; linked users lose exactly what it
 // granted, since a type's grants were never copied to them (SPEC §2.2).
-func DeleteUserType(ctx context.Context, client *gen.Client, id int) error {
-	err := client.UserType.DeleteOneID(id).Exec(ctx)
-	return problem.MissingIfNotFound(err, "id", "user type")
+func DeleteUserType(ctx context.Context, client *gen.Client, id int, dryRun bool) (*Impact, error) {
+	return typeEdit(ctx, client, id, "delete_user_type", map[string]any{"user_type_id": id}, dryRun, func() error {
+		return problem.MissingIfNotFound(client.UserType.DeleteOneID(id).Exec(ctx), "id", "user type")
+	})
 }
 
 func resolveTypeGrants(ctx context.Context, client *gen.Client, in []GrantInput) ([]Grant, error) {

@@ -9,9 +9,6 @@ import (
 
 	gen "latchkey/ent"
 	"latchkey/ent/user"
-	"latchkey/ent/usergrant"
-	"latchkey/internal/access"
-	"latchkey/internal/audit"
 	"latchkey/internal/problem"
 )
 
@@ -121,62 +118,4 @@ func checkManager(ctx context.Context, client *gen.Client, managerID *int, self 
 		return problem.Missing("managerId", "manager")
 	}
 	return nil
-}
-
-// DeleteUsersInput names the users to delete.
-type DeleteUsersInput struct {
-	IDs []int
-}
-
-// deletedUser is how the audit log keeps a deleted user: the whole record with
-// what they held, so nothing is lost (SPEC §2.9).
-type deletedUser struct {
-	*gen.User
-	Grants   []*gen.UserGrant `json:"grants"`
-	RoleIDs  []int            `json:"role_ids"`
-	TypeIDs  []int            `json:"type_ids"`
-	GroupIDs []int            `json:"group_ids"`
-}
-
-// DeleteUsers deletes users, removing them from every listing, and records each one
-// whole in the audit log. Unknown ids fail the whole call.
-func DeleteUsers(ctx context.Context, client *gen.Client, in DeleteUsersInput) (int, error) {
-	ids := access.Unique(in.IDs)
-	if len(ids) == 0 {
-		return 0, problem.BadInput("ids", "name at least one user")
-	}
-	users, err := client.User.Query().Where(user.IDIn(ids...)).
-		WithGrants().WithRoles(func(q *gen.RoleQuery) { q.Select("id") }).
-		WithTypes(func(q *gen.UserTypeQuery) { q.Select("id") }).
-		WithGroups(func(q *gen.GroupQuery) { q.Select("id") }).All(ctx)
-	if err != nil {
-		return 0, err
-	}
-	if len(users) != len(ids) {
-		return 0, problem.Missing("ids", "one or more users")
-	}
-	events := make([]audit.Event, len(users))
-	for i, u := range users {
-		rec := deletedUser{User: u, Grants: u.Edges.Grants}
-		for _, r := range u.Edges.Roles {
-			rec.RoleIDs = append(rec.RoleIDs, r.ID)
-		}
-		for _, t := range u.Edges.Types {
-			rec.TypeIDs = append(rec.TypeIDs, t.ID)
-		}
-		for _, g := range u.Edges.Groups {
-			rec.GroupIDs = append(rec.GroupIDs, g.ID)
-		}
-		u.Edges = gen.UserEdges{}
-		events[i] = audit.Event{Action: "user.delete", TargetType: gen.TypeUser, TargetID: u.ID, Before: rec}
-	}
-	quiet := audit.WithoutHook(ctx)
-	if _, err := client.UserGrant.Delete().Where(usergrant.UserIDIn(ids...)).Exec(quiet); err != nil {
-		return 0, err
-	}
-	n, err := client.User.Delete().Where(user.IDIn(ids...)).Exec(quiet)
-	if err != nil {
-		return 0, err
-	}
-	return n, audit.Record(ctx, client, events...)
 }

@@ -9,6 +9,7 @@ import (
 
 	"latchkey/ent"
 	"latchkey/ent/user"
+	"latchkey/internal/access"
 	"latchkey/internal/problem"
 	"latchkey/internal/viewer"
 )
@@ -56,7 +57,8 @@ func (s *Service) authenticate(r *http.Request) (*viewer.Viewer, error) {
 		return nil, err
 	}
 	// The system viewer confines the lookup to the token's account.
-	u, err := s.client.User.Get(viewer.System(ctx, sub.AccountID, "auth"), sub.UserID)
+	sys := viewer.System(ctx, sub.AccountID, "auth")
+	u, err := s.client.User.Get(sys, sub.UserID)
 	switch {
 	case ent.IsNotFound(err):
 		return nil, problem.New(problem.Unauthenticated, "", "user not found")
@@ -67,11 +69,19 @@ func (s *Service) authenticate(r *http.Request) (*viewer.Viewer, error) {
 	case u.Status == user.StatusSUSPENDED:
 		return nil, problem.New(problem.Unauthenticated, "", "user is suspended")
 	}
+	// Whose data the user may see (SPEC §2.4) is read once per request, so every
+	// replica sees changes at once.
+	vis, err := access.VisibilityOf(sys, s.client, u.ID)
+	if err != nil {
+		return nil, err
+	}
 	return &viewer.Viewer{
-		AccountID: sub.AccountID,
-		Kind:      viewer.KindUser,
-		ActorID:   u.ID,
-		Actor:     "user:" + u.UserName,
+		AccountID:        sub.AccountID,
+		Kind:             viewer.KindUser,
+		ActorID:          u.ID,
+		Actor:            "user:" + u.UserName,
+		AllData:          vis.AllData,
+		ViewableGroupIDs: vis.ViewableGroupIDs,
 	}, nil
 }
 

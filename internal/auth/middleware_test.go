@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -118,7 +119,7 @@ func TestMiddleware(t *testing.T) {
 					t.Fatalf("status %d: %s", rec.Code, rec.Body)
 				}
 				want := viewer.Viewer{AccountID: acct.ID, Kind: viewer.KindUser, ActorID: tt.user.ID, Actor: "user:" + tt.user.UserName}
-				if seen == nil || *seen != want {
+				if seen == nil || !reflect.DeepEqual(*seen, want) {
 					t.Errorf("viewer = %+v, want %+v", seen, want)
 				}
 				return

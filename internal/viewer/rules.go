@@ -90,3 +90,66 @@ func AppendOnlyRule() privacy.MutationRule {
 		return privacy.Denyf("%s records are append-only", m.Type())
 	})
 }
+
+// VisibilityRule limits what a restricted viewer reads and changes of a type to the
+// data of their viewable groups' members (SPEC §2.4). where gives the condition for
+// the type; creates are not limited (they are checked by the rights guards).
+func VisibilityRule(where func(v *Viewer) entql.P) privacy.QueryMutationRule {
+	filter := privacy.FilterFunc(func(ctx context.Context, f privacy.Filter) error {
+		v := FromContext(ctx)
+		if !v.Restricted() {
+			return privacy.Skip
+		}
+		wf, ok := f.(interface{ Where(entql.P) })
+		if !ok {
+			return privacy.Denyf("%T cannot be filtered", f)
+		}
+		wf.Where(where(v))
+		return privacy.Skip
+	})
+	return visibilityRule{filter}
+}
+
+type visibilityRule struct{ privacy.FilterFunc }
+
+func (r visibilityRule) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m.Op().Is(ent.OpCreate) {
+		return privacy.Skip
+	}
+	return r.FilterFunc.EvalMutation(ctx, m)
+}
+
+// VisibleUsers: the viewer, and members of their viewable groups.
+func VisibleUsers(v *Viewer) entql.P {
+	if len(v.ViewableGroupIDs) == 0 {
+		return entql.FieldEQ("id", v.ActorID)
+	}
+	return entql.Or(entql.FieldEQ("id", v.ActorID), entql.HasEdgeWith("groups", entql.FieldIn("id", anys(v.ViewableGroupIDs)...)))
+}
+
+// VisibleGroups: the viewable groups themselves.
+func VisibleGroups(v *Viewer) entql.P {
+	if len(v.ViewableGroupIDs) == 0 {
+		return nothing
+	}
+	return entql.FieldIn("id", anys(v.ViewableGroupIDs)...)
+}
+
+// VisibleComputers: computers in the viewable groups.
+func VisibleComputers(v *Viewer) entql.P {
+	if len(v.ViewableGroupIDs) == 0 {
+		return nothing
+	}
+	return entql.HasEdgeWith("groups", entql.FieldIn("id", anys(v.ViewableGroupIDs)...))
+}
+
+// nothing matches no row (an empty IN list is not valid SQL on MySQL).
+var nothing = entql.FieldNil("id")
+
+func anys(ids []int) []any {
+	out := make([]any, len(ids))
+	for i, id := range ids {
+		out[i] = id
+	}
+	return out
+}

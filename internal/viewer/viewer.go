@@ -26,6 +26,16 @@ type Viewer struct {
 	ActorID int
 	// Actor names the caller for the audit log ("user:jane@acme.test").
 	Actor string
+	// AllData is set for a user holding a role with allData (SPEC §2.4); any other
+	// user sees only ViewableGroupIDs' members (and themselves).
+	AllData          bool
+	ViewableGroupIDs []int
+}
+
+// Restricted reports whether the viewer sees only their viewable groups' data: a user
+// without an all-data role. Services, SCIM clients and the system see the account.
+func (v *Viewer) Restricted() bool {
+	return v != nil && v.Kind == KindUser && !v.AllData
 }
 
 type ctxKey struct{}

@@ -1,0 +1,424 @@
+package access
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	gen "latchkey/ent"
+	"latchkey/ent/hierarchynode"
+	"latchkey/ent/right"
+	"latchkey/ent/role"
+	"latchkey/ent/schema/enums"
+	"latchkey/ent/user"
+	"latchkey/ent/usergrant"
+	"latchkey/ent/usertypegrant"
+	"latchkey/internal/problem"
+)
+
+// PathKind says how a user holds a right or a data-set access (SPEC §2.6).
+type PathKind string
+
+const (
+	PathDirect   PathKind = "DIRECT"    // granted to the user (by hand, CSV or SCIM)
+	PathRole     PathKind = "ROLE"      // copied from a role when it was applied
+	PathType     PathKind = "TYPE"      // held by a linked user type
+	PathTypeRole PathKind = "TYPE_ROLE" // a right of a role of a linked user type
+)
+
+// Mask is what suppresses a right the user otherwise holds.
+type Mask string
+
+const (
+	MaskInactive Mask = "INACTIVE"  // the user is not active (SPEC §2.5)
+	MaskReadOnly Mask = "READ_ONLY" // a WRITE right of a read-only user (SPEC §2.3)
+)
+
+// Path is one way a user holds something, with its scope.
+type Path struct {
+	Kind PathKind
+	// Direct grant (DIRECT and ROLE paths).
+	GrantID     int
+	Source      enums.GrantSource
+	GrantedAt   *time.Time
+	GrantedByID *int
+	// The role (ROLE: copied from, possibly deleted since; TYPE_ROLE: of the type).
+	RoleID   int
+	RoleName string
+	// The user type (TYPE, TYPE_ROLE).
+	UserTypeID   int
+	UserTypeName string
+	// Scope: none set is an application right (every data set the user can reach).
+	DataSetID   int
+	NodeID      int
+	AllDataSets bool
+	// The records named above, when the holder was loaded with details (nil for a
+	// role deleted since its rights were copied).
+	Role      *gen.Role
+	UserType  *gen.UserType
+	DataSet   *gen.DataSet
+	Node      *gen.HierarchyNode
+	GrantedBy *gen.User
+}
+
+// EffectiveRight is a right a user holds in one scope, with every path to it.
+type EffectiveRight struct {
+	Right     *gen.Right
+	DataSetID int // 0: every data set the user can reach (application right or ALL)
+	NodeID    int // a hierarchy level the right is limited to, within DataSetID
+	DataSet   *gen.DataSet
+	Node      *gen.HierarchyNode
+	Paths     []Path
+	Masks     []Mask
+}
+
+// Effective reports whether no mask suppresses the right.
+func (e EffectiveRight) Effective() bool { return len(e.Masks) == 0 }
+
+// Holder is everything that decides one user's rights, loaded in a fixed number of
+// queries (user, grants, types, their roles and roles' rights, type grants).
+type Holder struct {
+	User *gen.User
+	// ReadOnlyBy names why the user is read-only: "user" and/or the read-only types.
+	ReadOnlyBy  []string
+	grants      []*gen.UserGrant
+	types       []*gen.UserType
+	rights      map[int]*gen.Right
+	sourceRoles map[int]*gen.Role
+}
+
+// LoadHolder loads what decides userID's rights. The user must be visible to the
+// caller; a user who is not is NOT_FOUND. With details, the records every path names
+// (data sets, nodes, granters, roles) are loaded too, still in a fixed number of
+// queries; checks do without them.
+func LoadHolder(ctx context.Context, client *gen.Client, userID int, details bool) (*Holder, error) {
+	u, err := client.User.Query().Where(user.ID(userID)).
+		WithGrants(func(q *gen.UserGrantQuery) {
+			q.Where(usergrant.KindIn(enums.GrantAppRight, enums.GrantCompanyRight, enums.GrantDataSet))
+			if details {
+				q.WithDataSet().WithNode().WithGrantedBy()
+			}
+		}).
+		WithTypes(func(q *gen.UserTypeQuery) {
+			q.WithRoles(func(q *gen.RoleQuery) { q.WithRights() })
+			q.WithGrants(func(q *gen.UserTypeGrantQuery) {
+				q.Where(usertypegrant.KindIn(enums.GrantCompanyRight, enums.GrantDataSet))
+				if details {
+					q.WithDataSet().WithNode()
+				}
+			})
+		}).Only(ctx)
+	if err != nil {
+		return nil, problem.MissingIfNotFound(err, "userId", "user")
+	}
+	h := &Holder{User: u, grants: u.Edges.Grants, types: u.Edges.Types, rights: map[int]*gen.Right{}, sourceRoles: map[int]*gen.Role{}}
+	if details {
+		var roleIDs []int
+		for _, g := range h.grants {
+			if g.SourceRoleID != nil {
+				roleIDs = append(roleIDs, *g.SourceRoleID)
+			}
+		}
+		if len(roleIDs) > 0 {
+			roles, err := client.Role.Query().Where(role.IDIn(Unique(roleIDs)...)).All(ctx)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range roles {
+				h.sourceRoles[r.ID] = r
+			}
+		}
+	}
+	if u.ReadOnly {
+		h.ReadOnlyBy = append(h.ReadOnlyBy, "user")
+	}
+	var rightIDs []int
+	for _, g := range h.grants {
+		if g.RightID != nil {
+			rightIDs = append(rightIDs, *g.RightID)
+		}
+	}
+	for _, t := range h.types {
+		if t.ReadOnly {
+			h.ReadOnlyBy = append(h.ReadOnlyBy, "type "+t.Name)
+		}
+		for _, r := range t.Edges.Roles {
+			for _, rt := range r.Edges.Rights {
+				h.rights[rt.ID] = rt
+			}
+		}
+		for _, g := range t.Edges.Grants {
+			if g.RightID != nil {
+				rightIDs = append(rightIDs, *g.RightID)
+			}
+		}
+	}
+	if missing := h.missingRights(rightIDs); len(missing) > 0 {
+		rights, err := client.Right.Query().Where(right.IDIn(missing...)).All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rights {
+			h.rights[r.ID] = r
+		}
+	}
+	return h, nil
+}
+
+func (h *Holder) missingRights(ids []int) []int {
+	var out []int
+	for _, id := range Unique(ids) {
+		if _, ok := h.rights[id]; !ok {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// ReadOnly reports whether the user is read-only, by their own flag or a type's.
+func (h *Holder) ReadOnly() bool { return len(h.ReadOnlyBy) > 0 }
+
+// masks returns what suppresses a right of kind k for this user.
+func (h *Holder) masks(k right.Kind) []Mask {
+	var m []Mask
+	if !h.User.Active {
+		m = append(m, MaskInactive)
+	}
+	if k == right.KindWRITE && h.ReadOnly() {
+		m = append(m, MaskReadOnly)
+	}
+	return m
+}
+
+// rightPaths lists every path by which the user holds a right, in a stable order.
+func (h *Holder) rightPaths() []struct {
+	RightID int
+	Path    Path
+} {
+	type rp = struct {
+		RightID int
+		Path    Path
+	}
+	var out []rp
+	for _, g := range h.grants {
+		if g.RightID == nil || (g.Kind != enums.GrantAppRight && g.Kind != enums.GrantCompanyRight) {
+			continue
+		}
+		p := h.directPath(g)
+		if g.Source == enums.SourceRole {
+			p.Kind, p.RoleID, p.RoleName = PathRole, deref(g.SourceRoleID), g.SourceRoleName
+			p.Role = h.sourceRoles[p.RoleID]
+		}
+		out = append(out, rp{*g.RightID, p})
+	}
+	for _, t := range h.types {
+		for _, r := range t.Edges.Roles {
+			for _, rt := range r.Edges.Rights {
+				out = append(out, rp{rt.ID, Path{Kind: PathTypeRole, UserTypeID: t.ID, UserTypeName: t.Name, UserType: t,
+					RoleID: r.ID, RoleName: r.Name, Role: r}})
+			}
+		}
+		for _, g := range t.Edges.Grants {
+			if g.Kind != enums.GrantCompanyRight || g.RightID == nil {
+				continue
+			}
+			out = append(out, rp{*g.RightID, typePath(t, g)})
+		}
+	}
+	return out
+}
+
+// EffectiveRights lists every right the user holds, one entry per right and scope
+// (a company-specific right on ALL data sets has the scope of an application right),
+// each with all its paths and the masks that suppress it.
+func (h *Holder) EffectiveRights() []EffectiveRight {
+	type scope struct{ right, dataSet, node int }
+	index := map[scope]int{}
+	var out []EffectiveRight
+	for _, rp := range h.rightPaths() {
+		s := scope{rp.RightID, rp.Path.DataSetID, rp.Path.NodeID}
+		if rp.Path.AllDataSets {
+			s.dataSet, s.node = 0, 0
+		}
+		i, ok := index[s]
+		if !ok {
+			r := h.rights[rp.RightID]
+			if r == nil {
+				continue
+			}
+			i = len(out)
+			index[s] = i
+			er := EffectiveRight{Right: r, DataSetID: s.dataSet, NodeID: s.node, Masks: h.masks(r.Kind)}
+			if s.dataSet != 0 {
+				er.DataSet, er.Node = rp.Path.DataSet, rp.Path.Node
+			}
+			out = append(out, er)
+		}
+		out[i].Paths = append(out[i].Paths, rp.Path)
+	}
+	slices.SortStableFunc(out, func(a, b EffectiveRight) int {
+		if c := strings.Compare(a.Right.Key, b.Right.Key); c != 0 {
+			return c
+		}
+		if a.DataSetID != b.DataSetID {
+			return a.DataSetID - b.DataSetID
+		}
+		return a.NodeID - b.NodeID
+	})
+	return out
+}
+
+// AccessPaths lists the user's data-set access (direct and through types).
+func (h *Holder) AccessPaths() []Path {
+	var out []Path
+	for _, g := range h.grants {
+		if g.Kind == enums.GrantDataSet {
+			out = append(out, h.directPath(g))
+		}
+	}
+	for _, t := range h.types {
+		for _, g := range t.Edges.Grants {
+			if g.Kind == enums.GrantDataSet {
+				out = append(out, typePath(t, g))
+			}
+		}
+	}
+	return out
+}
+
+func (h *Holder) directPath(g *gen.UserGrant) Path {
+	return Path{Kind: PathDirect, GrantID: g.ID, Source: g.Source, GrantedAt: ptrTime(g.GrantedAt), GrantedByID: g.GrantedByID,
+		AllDataSets: g.AllDataSets, DataSetID: deref(g.DataSetID), NodeID: deref(g.NodeID),
+		DataSet: g.Edges.DataSet, Node: g.Edges.Node, GrantedBy: g.Edges.GrantedBy}
+}
+
+func typePath(t *gen.UserType, g *gen.UserTypeGrant) Path {
+	return Path{Kind: PathType, UserTypeID: t.ID, UserTypeName: t.Name, UserType: t,
+		AllDataSets: g.AllDataSets, DataSetID: deref(g.DataSetID), NodeID: deref(g.NodeID),
+		DataSet: g.Edges.DataSet, Node: g.Edges.Node}
+}
+
+// Target is where a check asks about: a data set, optionally one hierarchy node.
+type Target struct {
+	DataSetID int
+	NodeID    int
+	// ancestors holds NodeID and every node above it.
+	ancestors map[int]bool
+}
+
+// ResolveTarget checks that the data set (and node, within it) exist for the caller.
+func ResolveTarget(ctx context.Context, client *gen.Client, dataSetID, nodeID int) (Target, error) {
+	t := Target{DataSetID: dataSetID, NodeID: nodeID}
+	if err := exists(ctx, client, gen.TypeDataSet, dataSetID, "dataSetId", "data set"); err != nil {
+		return t, err
+	}
+	if nodeID == 0 {
+		return t, nil
+	}
+	n, err := client.HierarchyNode.Query().Where(hierarchynode.ID(nodeID), hierarchynode.DataSetID(dataSetID)).Only(ctx)
+	if err != nil {
+		return t, problem.MissingIfNotFound(err, "nodeId", "hierarchy node in that data set")
+	}
+	t.ancestors = pathIDs(n.Path)
+	t.ancestors[n.ID] = true
+	return t, nil
+}
+
+// pathIDs reads the ids in a tree path ("/3/17/42/").
+func pathIDs(path string) map[int]bool {
+	out := map[int]bool{}
+	for _, part := range strings.Split(strings.Trim(path, "/"), "/") {
+		if id, err := strconv.Atoi(part); err == nil {
+			out[id] = true
+		}
+	}
+	return out
+}
+
+// covers reports whether a grant scoped to (dataSet, node) reaches t: the same data
+// set, and no node (the whole data set) or t's node or one of its ancestors.
+func (t Target) covers(dataSetID, nodeID int) bool {
+	if dataSetID != t.DataSetID {
+		return false
+	}
+	return nodeID == 0 || t.ancestors[nodeID]
+}
+
+// Decision is the answer to "may this user use this right here?", with its reasons.
+type Decision struct {
+	Allowed bool
+	Right   *gen.Right
+	// RightPaths are the paths that grant the right at the target; AccessPaths the
+	// data-set access that covers it.
+	RightPaths  []Path
+	AccessPaths []Path
+	Masks       []Mask
+	// Missing names what is lacking when the answer is no: NO_DATA_SET_ACCESS and/or
+	// NO_RIGHT (masks are reported in Masks).
+	Missing []string
+}
+
+// Decide answers can(user, right, dataSet, node) (SPEC §2.5): the user is active, their
+// data-set access covers the target, and they hold the right as an application right
+// or as a company-specific right for the data set (or ALL) — each possibly through a
+// type — and no read-only mask suppresses it.
+func (h *Holder) Decide(r *gen.Right, t Target) Decision {
+	d := Decision{Right: r, Masks: h.masks(r.Kind)}
+	for _, p := range h.AccessPaths() {
+		if t.covers(p.DataSetID, p.NodeID) {
+			d.AccessPaths = append(d.AccessPaths, p)
+		}
+	}
+	for _, rp := range h.rightPaths() {
+		if rp.RightID != r.ID {
+			continue
+		}
+		p := rp.Path
+		if p.AllDataSets || p.DataSetID == 0 || t.covers(p.DataSetID, p.NodeID) {
+			d.RightPaths = append(d.RightPaths, p)
+		}
+	}
+	if len(d.AccessPaths) == 0 {
+		d.Missing = append(d.Missing, "NO_DATA_SET_ACCESS")
+	}
+	if len(d.RightPaths) == 0 {
+		d.Missing = append(d.Missing, "NO_RIGHT")
+	}
+	d.Allowed = len(d.Missing) == 0 && len(d.Masks) == 0
+	return d
+}
+
+// RightByKey finds a right of the caller's catalogue by key.
+func RightByKey(ctx context.Context, client *gen.Client, key string) (*gen.Right, error) {
+	r, err := client.Right.Query().Where(right.Key(key)).Only(ctx)
+	return r, problem.MissingIfNotFound(err, "right", "right "+key)
+}
+
+// Check loads what is needed and decides can(userID, rightKey, dataSetID, nodeID);
+// with details, the decision's paths name their records (for explain).
+func Check(ctx context.Context, client *gen.Client, userID int, rightKey string, dataSetID, nodeID int, details bool) (Decision, error) {
+	r, err := RightByKey(ctx, client, rightKey)
+	if err != nil {
+		return Decision{}, err
+	}
+	t, err := ResolveTarget(ctx, client, dataSetID, nodeID)
+	if err != nil {
+		return Decision{}, err
+	}
+	h, err := LoadHolder(ctx, client, userID, details)
+	if err != nil {
+		return Decision{}, err
+	}
+	return h.Decide(r, t), nil
+}
+
+func deref(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+func ptrTime(t time.Time) *time.Time { return &t }
