@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	"latchkey/ent/account"
+	"latchkey/ent/apiclient"
+	"latchkey/ent/apiclientsecret"
 	"latchkey/ent/auditevent"
 	"latchkey/ent/computer"
 	"latchkey/ent/dashboard"
@@ -14,7 +16,11 @@ import (
 	"latchkey/ent/group"
 	"latchkey/ent/hierarchynode"
 	"latchkey/ent/identity"
+	"latchkey/ent/invitation"
 	"latchkey/ent/orgunit"
+	"latchkey/ent/outboxmessage"
+	"latchkey/ent/passwordreset"
+	"latchkey/ent/refreshtoken"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
 	"latchkey/ent/scimtoken"
@@ -28,6 +34,15 @@ import (
 // EdgeTargets maps a type name and one of its edges to the type name the edge
 // points at.
 var EdgeTargets = map[string]map[string]string{
+	"APIClient": {
+		"account": "Account",
+		"roles":   "Role",
+		"secrets": "APIClientSecret",
+	},
+	"APIClientSecret": {
+		"account":    "Account",
+		"api_client": "APIClient",
+	},
 	"Account": {},
 	"AuditEvent": {
 		"account": "Account",
@@ -58,10 +73,22 @@ var EdgeTargets = map[string]map[string]string{
 	"Identity": {
 		"users": "User",
 	},
+	"Invitation": {
+		"account": "Account",
+		"user":    "User",
+	},
 	"OrgUnit": {
 		"account":  "Account",
 		"parent":   "OrgUnit",
 		"children": "OrgUnit",
+	},
+	"OutboxMessage": {},
+	"PasswordReset": {
+		"identity": "Identity",
+	},
+	"RefreshToken": {
+		"account": "Account",
+		"user":    "User",
 	},
 	"Right": {
 		"account": "Account",
@@ -124,6 +151,10 @@ func (c *Client) Dialect() string { return c.driver.Dialect() }
 // CountByIDs counts the records of type typ among ids that the caller can see.
 func (c *Client) CountByIDs(ctx context.Context, typ string, ids []int) (int, error) {
 	switch typ {
+	case "APIClient":
+		return c.APIClient.Query().Where(apiclient.IDIn(ids...)).Count(ctx)
+	case "APIClientSecret":
+		return c.APIClientSecret.Query().Where(apiclientsecret.IDIn(ids...)).Count(ctx)
 	case "Account":
 		return c.Account.Query().Where(account.IDIn(ids...)).Count(ctx)
 	case "AuditEvent":
@@ -140,8 +171,16 @@ func (c *Client) CountByIDs(ctx context.Context, typ string, ids []int) (int, er
 		return c.HierarchyNode.Query().Where(hierarchynode.IDIn(ids...)).Count(ctx)
 	case "Identity":
 		return c.Identity.Query().Where(identity.IDIn(ids...)).Count(ctx)
+	case "Invitation":
+		return c.Invitation.Query().Where(invitation.IDIn(ids...)).Count(ctx)
 	case "OrgUnit":
 		return c.OrgUnit.Query().Where(orgunit.IDIn(ids...)).Count(ctx)
+	case "OutboxMessage":
+		return c.OutboxMessage.Query().Where(outboxmessage.IDIn(ids...)).Count(ctx)
+	case "PasswordReset":
+		return c.PasswordReset.Query().Where(passwordreset.IDIn(ids...)).Count(ctx)
+	case "RefreshToken":
+		return c.RefreshToken.Query().Where(refreshtoken.IDIn(ids...)).Count(ctx)
 	case "Right":
 		return c.Right.Query().Where(right.IDIn(ids...)).Count(ctx)
 	case "Role":
@@ -166,6 +205,24 @@ func (c *Client) CountByIDs(ctx context.Context, typ string, ids []int) (int, er
 func (c *Client) RecordsByIDs(ctx context.Context, typ string, ids []int) (map[int]any, error) {
 	out := make(map[int]any, len(ids))
 	switch typ {
+	case "APIClient":
+		nodes, err := c.APIClient.Query().Where(apiclient.IDIn(ids...)).All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range nodes {
+			out[n.ID] = n
+		}
+		return out, nil
+	case "APIClientSecret":
+		nodes, err := c.APIClientSecret.Query().Where(apiclientsecret.IDIn(ids...)).All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range nodes {
+			out[n.ID] = n
+		}
+		return out, nil
 	case "Account":
 		nodes, err := c.Account.Query().Where(account.IDIn(ids...)).All(ctx)
 		if err != nil {
@@ -238,8 +295,44 @@ func (c *Client) RecordsByIDs(ctx context.Context, typ string, ids []int) (map[i
 			out[n.ID] = n
 		}
 		return out, nil
+	case "Invitation":
+		nodes, err := c.Invitation.Query().Where(invitation.IDIn(ids...)).All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range nodes {
+			out[n.ID] = n
+		}
+		return out, nil
 	case "OrgUnit":
 		nodes, err := c.OrgUnit.Query().Where(orgunit.IDIn(ids...)).All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range nodes {
+			out[n.ID] = n
+		}
+		return out, nil
+	case "OutboxMessage":
+		nodes, err := c.OutboxMessage.Query().Where(outboxmessage.IDIn(ids...)).All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range nodes {
+			out[n.ID] = n
+		}
+		return out, nil
+	case "PasswordReset":
+		nodes, err := c.PasswordReset.Query().Where(passwordreset.IDIn(ids...)).All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range nodes {
+			out[n.ID] = n
+		}
+		return out, nil
+	case "RefreshToken":
+		nodes, err := c.RefreshToken.Query().Where(refreshtoken.IDIn(ids...)).All(ctx)
 		if err != nil {
 			return nil, err
 		}

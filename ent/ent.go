@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"latchkey/ent/account"
+	"latchkey/ent/apiclient"
+	"latchkey/ent/apiclientsecret"
 	"latchkey/ent/auditevent"
 	"latchkey/ent/computer"
 	"latchkey/ent/dashboard"
@@ -14,7 +16,11 @@ import (
 	"latchkey/ent/group"
 	"latchkey/ent/hierarchynode"
 	"latchkey/ent/identity"
+	"latchkey/ent/invitation"
 	"latchkey/ent/orgunit"
+	"latchkey/ent/outboxmessage"
+	"latchkey/ent/passwordreset"
+	"latchkey/ent/refreshtoken"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
 	"latchkey/ent/scimtoken"
@@ -89,23 +95,29 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			account.Table:       account.ValidColumn,
-			auditevent.Table:    auditevent.ValidColumn,
-			computer.Table:      computer.ValidColumn,
-			dashboard.Table:     dashboard.ValidColumn,
-			dataset.Table:       dataset.ValidColumn,
-			group.Table:         group.ValidColumn,
-			hierarchynode.Table: hierarchynode.ValidColumn,
-			identity.Table:      identity.ValidColumn,
-			orgunit.Table:       orgunit.ValidColumn,
-			right.Table:         right.ValidColumn,
-			role.Table:          role.ValidColumn,
-			scimtoken.Table:     scimtoken.ValidColumn,
-			signingkey.Table:    signingkey.ValidColumn,
-			user.Table:          user.ValidColumn,
-			usergrant.Table:     usergrant.ValidColumn,
-			usertype.Table:      usertype.ValidColumn,
-			usertypegrant.Table: usertypegrant.ValidColumn,
+			apiclient.Table:       apiclient.ValidColumn,
+			apiclientsecret.Table: apiclientsecret.ValidColumn,
+			account.Table:         account.ValidColumn,
+			auditevent.Table:      auditevent.ValidColumn,
+			computer.Table:        computer.ValidColumn,
+			dashboard.Table:       dashboard.ValidColumn,
+			dataset.Table:         dataset.ValidColumn,
+			group.Table:           group.ValidColumn,
+			hierarchynode.Table:   hierarchynode.ValidColumn,
+			identity.Table:        identity.ValidColumn,
+			invitation.Table:      invitation.ValidColumn,
+			orgunit.Table:         orgunit.ValidColumn,
+			outboxmessage.Table:   outboxmessage.ValidColumn,
+			passwordreset.Table:   passwordreset.ValidColumn,
+			refreshtoken.Table:    refreshtoken.ValidColumn,
+			right.Table:           right.ValidColumn,
+			role.Table:            role.ValidColumn,
+			scimtoken.Table:       scimtoken.ValidColumn,
+			signingkey.Table:      signingkey.ValidColumn,
+			user.Table:            user.ValidColumn,
+			usergrant.Table:       usergrant.ValidColumn,
+			usertype.Table:        usertype.ValidColumn,
+			usertypegrant.Table:   usertypegrant.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

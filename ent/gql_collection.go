@@ -7,6 +7,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"latchkey/ent/account"
+	"latchkey/ent/apiclient"
 	"latchkey/ent/auditevent"
 	"latchkey/ent/computer"
 	"latchkey/ent/dashboard"
@@ -26,6 +27,133 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
 )
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *APIClientQuery) CollectFields(ctx context.Context, satisfies ...string) (*APIClientQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *APIClientQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(apiclient.Columns))
+		selectedFields = []string{apiclient.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "roles":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&RoleClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, roleImplementors)...); err != nil {
+				return err
+			}
+			_q.WithNamedRoles(alias, func(wq *RoleQuery) {
+				*wq = *query
+			})
+		case "createdAt":
+			if _, ok := fieldSeen[apiclient.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, apiclient.FieldCreatedAt)
+				fieldSeen[apiclient.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[apiclient.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, apiclient.FieldUpdatedAt)
+				fieldSeen[apiclient.FieldUpdatedAt] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[apiclient.FieldName]; !ok {
+				selectedFields = append(selectedFields, apiclient.FieldName)
+				fieldSeen[apiclient.FieldName] = struct{}{}
+			}
+		case "clientID":
+			if _, ok := fieldSeen[apiclient.FieldClientID]; !ok {
+				selectedFields = append(selectedFields, apiclient.FieldClientID)
+				fieldSeen[apiclient.FieldClientID] = struct{}{}
+			}
+		case "active":
+			if _, ok := fieldSeen[apiclient.FieldActive]; !ok {
+				selectedFields = append(selectedFields, apiclient.FieldActive)
+				fieldSeen[apiclient.FieldActive] = struct{}{}
+			}
+		case "lastUsedAt":
+			if _, ok := fieldSeen[apiclient.FieldLastUsedAt]; !ok {
+				selectedFields = append(selectedFields, apiclient.FieldLastUsedAt)
+				fieldSeen[apiclient.FieldLastUsedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type apiclientPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []APIClientPaginateOption
+}
+
+func newAPIClientPaginateArgs(rv map[string]any) *apiclientPaginateArgs {
+	args := &apiclientPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &APIClientOrder{Field: &APIClientOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithAPIClientOrder(order))
+			}
+		case *APIClientOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithAPIClientOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*APIClientWhereInput); ok {
+		args.opts = append(args.opts, WithAPIClientFilter(v.Filter))
+	}
+	return args
+}
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *AccountQuery) CollectFields(ctx context.Context, satisfies ...string) (*AccountQuery, error) {

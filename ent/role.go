@@ -34,8 +34,9 @@ type Role struct {
 	BuiltIn bool `json:"built_in,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the RoleQuery when eager-loading is set.
-	Edges        RoleEdges `json:"edges"`
-	selectValues sql.SelectValues
+	Edges            RoleEdges `json:"edges"`
+	api_client_roles *int
+	selectValues     sql.SelectValues
 }
 
 // RoleEdges holds the relations/edges for other nodes in the graph.
@@ -110,6 +111,8 @@ func (*Role) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullString)
 		case role.FieldCreatedAt, role.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
+		case role.ForeignKeys[0]: // api_client_roles
+			values[i] = new(sql.NullInt64)
 		default:
 			values[i] = new(sql.UnknownType)
 		}
@@ -172,6 +175,13 @@ func (_m *Role) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field built_in", values[i])
 			} else if value.Valid {
 				_m.BuiltIn = value.Bool
+			}
+		case role.ForeignKeys[0]:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for edge-field api_client_roles", value)
+			} else if value.Valid {
+				_m.api_client_roles = new(int)
+				*_m.api_client_roles = int(value.Int64)
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])

@@ -33,6 +33,7 @@ type RoleQuery struct {
 	withRights         *RightQuery
 	withUsers          *UserQuery
 	withUserTypes      *UserTypeQuery
+	withFKs            bool
 	loadTotal          []func(context.Context, []*Role) error
 	modifiers          []func(*sql.Selector)
 	withNamedRights    map[string]*RightQuery
@@ -492,6 +493,7 @@ func (_q *RoleQuery) prepareQuery(ctx context.Context) error {
 func (_q *RoleQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Role, error) {
 	var (
 		nodes       = []*Role{}
+		withFKs     = _q.withFKs
 		_spec       = _q.querySpec()
 		loadedTypes = [4]bool{
 			_q.withAccount != nil,
@@ -500,6 +502,9 @@ func (_q *RoleQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Role, e
 			_q.withUserTypes != nil,
 		}
 	)
+	if withFKs {
+		_spec.Node.Columns = append(_spec.Node.Columns, role.ForeignKeys...)
+	}
 	_spec.ScanValues = func(columns []string) ([]any, error) {
 		return (*Role).scanValues(nil, columns)
 	}

@@ -14,6 +14,10 @@ import (
 // Tx is a transactional client that is created by calling Client.Tx().
 type Tx struct {
 	config
+	// APIClient is the client for interacting with the APIClient builders.
+	APIClient *APIClientClient
+	// APIClientSecret is the client for interacting with the APIClientSecret builders.
+	APIClientSecret *APIClientSecretClient
 	// Account is the client for interacting with the Account builders.
 	Account *AccountClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
@@ -30,8 +34,16 @@ type Tx struct {
 	HierarchyNode *HierarchyNodeClient
 	// Identity is the client for interacting with the Identity builders.
 	Identity *IdentityClient
+	// Invitation is the client for interacting with the Invitation builders.
+	Invitation *InvitationClient
 	// OrgUnit is the client for interacting with the OrgUnit builders.
 	OrgUnit *OrgUnitClient
+	// OutboxMessage is the client for interacting with the OutboxMessage builders.
+	OutboxMessage *OutboxMessageClient
+	// PasswordReset is the client for interacting with the PasswordReset builders.
+	PasswordReset *PasswordResetClient
+	// RefreshToken is the client for interacting with the RefreshToken builders.
+	RefreshToken *RefreshTokenClient
 	// Right is the client for interacting with the Right builders.
 	Right *RightClient
 	// Role is the client for interacting with the Role builders.
@@ -179,6 +191,8 @@ func (tx *Tx) Client() *Client {
 }
 
 func (tx *Tx) init() {
+	tx.APIClient = NewAPIClientClient(tx.config)
+	tx.APIClientSecret = NewAPIClientSecretClient(tx.config)
 	tx.Account = NewAccountClient(tx.config)
 	tx.AuditEvent = NewAuditEventClient(tx.config)
 	tx.Computer = NewComputerClient(tx.config)
@@ -187,7 +201,11 @@ func (tx *Tx) init() {
 	tx.Group = NewGroupClient(tx.config)
 	tx.HierarchyNode = NewHierarchyNodeClient(tx.config)
 	tx.Identity = NewIdentityClient(tx.config)
+	tx.Invitation = NewInvitationClient(tx.config)
 	tx.OrgUnit = NewOrgUnitClient(tx.config)
+	tx.OutboxMessage = NewOutboxMessageClient(tx.config)
+	tx.PasswordReset = NewPasswordResetClient(tx.config)
+	tx.RefreshToken = NewRefreshTokenClient(tx.config)
 	tx.Right = NewRightClient(tx.config)
 	tx.Role = NewRoleClient(tx.config)
 	tx.ScimToken = NewScimTokenClient(tx.config)
@@ -205,7 +223,7 @@ func (tx *Tx) init() {
 // of them in order to commit or rollback the transaction.
 //
 // If a closed transaction is embedded in one of the generated entities, and the entity
-// applies a query, for example: Account.QueryXXX(), the query will be executed
+// applies a query, for example: APIClient.QueryXXX(), the query will be executed
 // through the driver which created this transaction.
 //
 // Note that txDriver is not goroutine safe.

@@ -2,4 +2,4 @@
 
 package internal
 
-const IncrementStarts = "{\"accounts\":0,\"audit_events\":4294967296,\"computers\":8589934592,\"dashboards\":12884901888,\"data_sets\":17179869184,\"groups\":21474836480,\"hierarchy_nodes\":25769803776,\"identities\":30064771072,\"org_units\":34359738368,\"rights\":38654705664,\"roles\":42949672960,\"scim_tokens\":68719476736,\"signing_keys\":47244640256,\"user_grants\":55834574848,\"user_type_grants\":64424509440,\"user_types\":60129542144,\"users\":51539607552}"
+const IncrementStarts = "{\"accounts\":0,\"api_client_secrets\":77309411328,\"api_clients\":73014444032,\"audit_events\":4294967296,\"computers\":8589934592,\"dashboards\":12884901888,\"data_sets\":17179869184,\"groups\":21474836480,\"hierarchy_nodes\":25769803776,\"identities\":30064771072,\"invitations\":81604378624,\"org_units\":34359738368,\"outbox_messages\":85899345920,\"password_resets\":90194313216,\"refresh_tokens\":94489280512,\"rights\":38654705664,\"roles\":42949672960,\"scim_tokens\":68719476736,\"signing_keys\":47244640256,\"user_grants\":55834574848,\"user_type_grants\":64424509440,\"user_types\":60129542144,\"users\":51539607552}"

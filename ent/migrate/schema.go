@@ -9,6 +9,82 @@ import (
 )
 
 var (
+	// APIClientsColumns holds the columns for the "api_clients" table.
+	APIClientsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "client_id", Type: field.TypeString, Unique: true, Size: 64},
+		{Name: "active", Type: field.TypeBool, Default: true},
+		{Name: "last_used_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "account_id", Type: field.TypeInt},
+	}
+	// APIClientsTable holds the schema information for the "api_clients" table.
+	APIClientsTable = &schema.Table{
+		Name:       "api_clients",
+		Columns:    APIClientsColumns,
+		PrimaryKey: []*schema.Column{APIClientsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "api_clients_accounts_account",
+				Columns:    []*schema.Column{APIClientsColumns[7]},
+				RefColumns: []*schema.Column{AccountsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "uniq_api_clients_name",
+				Unique:  true,
+				Columns: []*schema.Column{APIClientsColumns[7], APIClientsColumns[3]},
+			},
+		},
+	}
+	// APIClientSecretsColumns holds the columns for the "api_client_secrets" table.
+	APIClientSecretsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "secret_hash", Type: field.TypeString, Size: 64},
+		{Name: "prefix", Type: field.TypeString, Size: 16},
+		{Name: "expires_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "revoked_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "api_client_id", Type: field.TypeInt},
+		{Name: "account_id", Type: field.TypeInt},
+	}
+	// APIClientSecretsTable holds the schema information for the "api_client_secrets" table.
+	APIClientSecretsTable = &schema.Table{
+		Name:       "api_client_secrets",
+		Columns:    APIClientSecretsColumns,
+		PrimaryKey: []*schema.Column{APIClientSecretsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "api_client_secrets_api_clients_secrets",
+				Columns:    []*schema.Column{APIClientSecretsColumns[7]},
+				RefColumns: []*schema.Column{APIClientsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "api_client_secrets_accounts_account",
+				Columns:    []*schema.Column{APIClientSecretsColumns[8]},
+				RefColumns: []*schema.Column{AccountsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "apiclientsecret_secret_hash",
+				Unique:  true,
+				Columns: []*schema.Column{APIClientSecretsColumns[3]},
+			},
+			{
+				Name:    "apiclientsecret_api_client_id",
+				Unique:  false,
+				Columns: []*schema.Column{APIClientSecretsColumns[7]},
+			},
+		},
+	}
 	// AccountsColumns holds the columns for the "accounts" table.
 	AccountsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -278,6 +354,51 @@ var (
 		Columns:    IdentitiesColumns,
 		PrimaryKey: []*schema.Column{IdentitiesColumns[0]},
 	}
+	// InvitationsColumns holds the columns for the "invitations" table.
+	InvitationsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"SETUP", "LINK"}},
+		{Name: "email", Type: field.TypeString, Size: 254},
+		{Name: "token_hash", Type: field.TypeString, Size: 64},
+		{Name: "expires_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "accepted_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "account_id", Type: field.TypeInt},
+		{Name: "user_id", Type: field.TypeInt},
+	}
+	// InvitationsTable holds the schema information for the "invitations" table.
+	InvitationsTable = &schema.Table{
+		Name:       "invitations",
+		Columns:    InvitationsColumns,
+		PrimaryKey: []*schema.Column{InvitationsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "invitations_accounts_account",
+				Columns:    []*schema.Column{InvitationsColumns[8]},
+				RefColumns: []*schema.Column{AccountsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "invitations_users_user",
+				Columns:    []*schema.Column{InvitationsColumns[9]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "invitation_token_hash",
+				Unique:  true,
+				Columns: []*schema.Column{InvitationsColumns[5]},
+			},
+			{
+				Name:    "invitation_user_id",
+				Unique:  false,
+				Columns: []*schema.Column{InvitationsColumns[9]},
+			},
+		},
+	}
 	// OrgUnitsColumns holds the columns for the "org_units" table.
 	OrgUnitsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -318,6 +439,119 @@ var (
 				Name:    "orgunit_parent_id",
 				Unique:  false,
 				Columns: []*schema.Column{OrgUnitsColumns[7]},
+			},
+		},
+	}
+	// OutboxMessagesColumns holds the columns for the "outbox_messages" table.
+	OutboxMessagesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "to", Type: field.TypeString, Size: 254},
+		{Name: "subject", Type: field.TypeString, Size: 300},
+		{Name: "body_text", Type: field.TypeString, Size: 2147483647},
+		{Name: "body_html", Type: field.TypeString, Nullable: true, Size: 2147483647},
+		{Name: "attempts", Type: field.TypeInt, Default: 0},
+		{Name: "next_attempt_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "sent_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "last_error", Type: field.TypeString, Nullable: true, Size: 1000},
+	}
+	// OutboxMessagesTable holds the schema information for the "outbox_messages" table.
+	OutboxMessagesTable = &schema.Table{
+		Name:       "outbox_messages",
+		Columns:    OutboxMessagesColumns,
+		PrimaryKey: []*schema.Column{OutboxMessagesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "outboxmessage_sent_at_next_attempt_at",
+				Unique:  false,
+				Columns: []*schema.Column{OutboxMessagesColumns[9], OutboxMessagesColumns[8]},
+			},
+		},
+	}
+	// PasswordResetsColumns holds the columns for the "password_resets" table.
+	PasswordResetsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "token_hash", Type: field.TypeString, Size: 64},
+		{Name: "expires_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "used_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "identity_id", Type: field.TypeInt},
+	}
+	// PasswordResetsTable holds the schema information for the "password_resets" table.
+	PasswordResetsTable = &schema.Table{
+		Name:       "password_resets",
+		Columns:    PasswordResetsColumns,
+		PrimaryKey: []*schema.Column{PasswordResetsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "password_resets_identities_identity",
+				Columns:    []*schema.Column{PasswordResetsColumns[6]},
+				RefColumns: []*schema.Column{IdentitiesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "passwordreset_token_hash",
+				Unique:  true,
+				Columns: []*schema.Column{PasswordResetsColumns[3]},
+			},
+			{
+				Name:    "passwordreset_identity_id",
+				Unique:  false,
+				Columns: []*schema.Column{PasswordResetsColumns[6]},
+			},
+		},
+	}
+	// RefreshTokensColumns holds the columns for the "refresh_tokens" table.
+	RefreshTokensColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "family", Type: field.TypeString, Size: 32},
+		{Name: "token_hash", Type: field.TypeString, Size: 64},
+		{Name: "expires_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "used_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "revoked_at", Type: field.TypeTime, Nullable: true, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "account_id", Type: field.TypeInt},
+		{Name: "user_id", Type: field.TypeInt},
+	}
+	// RefreshTokensTable holds the schema information for the "refresh_tokens" table.
+	RefreshTokensTable = &schema.Table{
+		Name:       "refresh_tokens",
+		Columns:    RefreshTokensColumns,
+		PrimaryKey: []*schema.Column{RefreshTokensColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "refresh_tokens_accounts_account",
+				Columns:    []*schema.Column{RefreshTokensColumns[8]},
+				RefColumns: []*schema.Column{AccountsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "refresh_tokens_users_user",
+				Columns:    []*schema.Column{RefreshTokensColumns[9]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "refreshtoken_token_hash",
+				Unique:  true,
+				Columns: []*schema.Column{RefreshTokensColumns[4]},
+			},
+			{
+				Name:    "refreshtoken_family",
+				Unique:  false,
+				Columns: []*schema.Column{RefreshTokensColumns[3]},
+			},
+			{
+				Name:    "refreshtoken_user_id",
+				Unique:  false,
+				Columns: []*schema.Column{RefreshTokensColumns[9]},
 			},
 		},
 	}
@@ -364,6 +598,7 @@ var (
 		{Name: "description", Type: field.TypeString, Nullable: true, Size: 1000},
 		{Name: "all_data", Type: field.TypeBool, Default: false},
 		{Name: "built_in", Type: field.TypeBool, Default: false},
+		{Name: "api_client_roles", Type: field.TypeInt, Nullable: true},
 		{Name: "account_id", Type: field.TypeInt},
 	}
 	// RolesTable holds the schema information for the "roles" table.
@@ -373,8 +608,14 @@ var (
 		PrimaryKey: []*schema.Column{RolesColumns[0]},
 		ForeignKeys: []*schema.ForeignKey{
 			{
-				Symbol:     "roles_accounts_account",
+				Symbol:     "roles_api_clients_roles",
 				Columns:    []*schema.Column{RolesColumns[7]},
+				RefColumns: []*schema.Column{APIClientsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "roles_accounts_account",
+				Columns:    []*schema.Column{RolesColumns[8]},
 				RefColumns: []*schema.Column{AccountsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -383,7 +624,7 @@ var (
 			{
 				Name:    "uniq_roles_name",
 				Unique:  true,
-				Columns: []*schema.Column{RolesColumns[7], RolesColumns[3]},
+				Columns: []*schema.Column{RolesColumns[8], RolesColumns[3]},
 			},
 		},
 	}
@@ -971,6 +1212,8 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		APIClientsTable,
+		APIClientSecretsTable,
 		AccountsTable,
 		AuditEventsTable,
 		ComputersTable,
@@ -979,7 +1222,11 @@ var (
 		GroupsTable,
 		HierarchyNodesTable,
 		IdentitiesTable,
+		InvitationsTable,
 		OrgUnitsTable,
+		OutboxMessagesTable,
+		PasswordResetsTable,
+		RefreshTokensTable,
 		RightsTable,
 		RolesTable,
 		ScimTokensTable,
@@ -998,6 +1245,19 @@ var (
 )
 
 func init() {
+	APIClientsTable.ForeignKeys[0].RefTable = AccountsTable
+	APIClientsTable.Annotation = &entsql.Annotation{
+		Charset:        "utf8mb4",
+		Collation:      "utf8mb4_bin",
+		IncrementStart: func(i int) *int { return &i }(73014444032),
+	}
+	APIClientSecretsTable.ForeignKeys[0].RefTable = APIClientsTable
+	APIClientSecretsTable.ForeignKeys[1].RefTable = AccountsTable
+	APIClientSecretsTable.Annotation = &entsql.Annotation{
+		Charset:        "utf8mb4",
+		Collation:      "utf8mb4_bin",
+		IncrementStart: func(i int) *int { return &i }(77309411328),
+	}
 	AccountsTable.Annotation = &entsql.Annotation{
 		Charset:        "utf8mb4",
 		Collation:      "utf8mb4_bin",
@@ -1047,6 +1307,13 @@ func init() {
 		Collation:      "utf8mb4_bin",
 		IncrementStart: func(i int) *int { return &i }(30064771072),
 	}
+	InvitationsTable.ForeignKeys[0].RefTable = AccountsTable
+	InvitationsTable.ForeignKeys[1].RefTable = UsersTable
+	InvitationsTable.Annotation = &entsql.Annotation{
+		Charset:        "utf8mb4",
+		Collation:      "utf8mb4_bin",
+		IncrementStart: func(i int) *int { return &i }(81604378624),
+	}
 	OrgUnitsTable.ForeignKeys[0].RefTable = AccountsTable
 	OrgUnitsTable.ForeignKeys[1].RefTable = OrgUnitsTable
 	OrgUnitsTable.Annotation = &entsql.Annotation{
@@ -1054,13 +1321,32 @@ func init() {
 		Collation:      "utf8mb4_bin",
 		IncrementStart: func(i int) *int { return &i }(34359738368),
 	}
+	OutboxMessagesTable.Annotation = &entsql.Annotation{
+		Charset:        "utf8mb4",
+		Collation:      "utf8mb4_bin",
+		IncrementStart: func(i int) *int { return &i }(85899345920),
+	}
+	PasswordResetsTable.ForeignKeys[0].RefTable = IdentitiesTable
+	PasswordResetsTable.Annotation = &entsql.Annotation{
+		Charset:        "utf8mb4",
+		Collation:      "utf8mb4_bin",
+		IncrementStart: func(i int) *int { return &i }(90194313216),
+	}
+	RefreshTokensTable.ForeignKeys[0].RefTable = AccountsTable
+	RefreshTokensTable.ForeignKeys[1].RefTable = UsersTable
+	RefreshTokensTable.Annotation = &entsql.Annotation{
+		Charset:        "utf8mb4",
+		Collation:      "utf8mb4_bin",
+		IncrementStart: func(i int) *int { return &i }(94489280512),
+	}
 	RightsTable.ForeignKeys[0].RefTable = AccountsTable
 	RightsTable.Annotation = &entsql.Annotation{
 		Charset:        "utf8mb4",
 		Collation:      "utf8mb4_bin",
 		IncrementStart: func(i int) *int { return &i }(38654705664),
 	}
-	RolesTable.ForeignKeys[0].RefTable = AccountsTable
+	RolesTable.ForeignKeys[0].RefTable = APIClientsTable
+	RolesTable.ForeignKeys[1].RefTable = AccountsTable
 	RolesTable.Annotation = &entsql.Annotation{
 		Charset:        "utf8mb4",
 		Collation:      "utf8mb4_bin",

@@ -6,6 +6,12 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
+// APIClient is the predicate function for apiclient builders.
+type APIClient func(*sql.Selector)
+
+// APIClientSecret is the predicate function for apiclientsecret builders.
+type APIClientSecret func(*sql.Selector)
+
 // Account is the predicate function for account builders.
 type Account func(*sql.Selector)
 
@@ -30,8 +36,20 @@ type HierarchyNode func(*sql.Selector)
 // Identity is the predicate function for identity builders.
 type Identity func(*sql.Selector)
 
+// Invitation is the predicate function for invitation builders.
+type Invitation func(*sql.Selector)
+
 // OrgUnit is the predicate function for orgunit builders.
 type OrgUnit func(*sql.Selector)
+
+// OutboxMessage is the predicate function for outboxmessage builders.
+type OutboxMessage func(*sql.Selector)
+
+// PasswordReset is the predicate function for passwordreset builders.
+type PasswordReset func(*sql.Selector)
+
+// RefreshToken is the predicate function for refreshtoken builders.
+type RefreshToken func(*sql.Selector)
 
 // Right is the predicate function for right builders.
 type Right func(*sql.Selector)

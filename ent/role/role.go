@@ -75,6 +75,12 @@ var Columns = []string{
 	FieldBuiltIn,
 }
 
+// ForeignKeys holds the SQL foreign-keys that are owned by the "roles"
+// table and are not defined as standalone fields in the schema.
+var ForeignKeys = []string{
+	"api_client_roles",
+}
+
 var (
 	// RightsPrimaryKey and RightsColumn2 are the table columns denoting the
 	// primary key for the rights relation (M2M).
@@ -91,6 +97,11 @@ var (
 func ValidColumn(column string) bool {
 	for i := range Columns {
 		if column == Columns[i] {
+			return true
+		}
+	}
+	for i := range ForeignKeys {
+		if column == ForeignKeys[i] {
 			return true
 		}
 	}

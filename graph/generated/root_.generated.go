@@ -39,6 +39,28 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	APIClient struct {
+		Active     func(childComplexity int) int
+		ClientID   func(childComplexity int) int
+		CreatedAt  func(childComplexity int) int
+		ID         func(childComplexity int) int
+		LastUsedAt func(childComplexity int) int
+		Name       func(childComplexity int) int
+		Roles      func(childComplexity int) int
+		UpdatedAt  func(childComplexity int) int
+	}
+
+	APIClientConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	APIClientEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	Account struct {
 		CreatedAt func(childComplexity int) int
 		ID        func(childComplexity int) int
@@ -370,6 +392,7 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		APIClients  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.APIClientOrder, where *ent.APIClientWhereInput) int
 		Account     func(childComplexity int) int
 		AuditEvents func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditEventOrder, where *ent.AuditEventWhereInput) int
 		BulkSummary func(childComplexity int, selection access.UserSelection) int
@@ -690,6 +713,87 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "APIClient.active":
+		if e.ComplexityRoot.APIClient.Active == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIClient.Active(childComplexity), true
+	case "APIClient.clientID":
+		if e.ComplexityRoot.APIClient.ClientID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIClient.ClientID(childComplexity), true
+	case "APIClient.createdAt":
+		if e.ComplexityRoot.APIClient.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIClient.CreatedAt(childComplexity), true
+	case "APIClient.id":
+		if e.ComplexityRoot.APIClient.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIClient.ID(childComplexity), true
+	case "APIClient.lastUsedAt":
+		if e.ComplexityRoot.APIClient.LastUsedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIClient.LastUsedAt(childComplexity), true
+	case "APIClient.name":
+		if e.ComplexityRoot.APIClient.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIClient.Name(childComplexity), true
+	case "APIClient.roles":
+		if e.ComplexityRoot.APIClient.Roles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIClient.Roles(childComplexity), true
+	case "APIClient.updatedAt":
+		if e.ComplexityRoot.APIClient.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIClient.UpdatedAt(childComplexity), true
+
+	case "APIClientConnection.edges":
+		if e.ComplexityRoot.APIClientConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIClientConnection.Edges(childComplexity), true
+	case "APIClientConnection.pageInfo":
+		if e.ComplexityRoot.APIClientConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIClientConnection.PageInfo(childComplexity), true
+	case "APIClientConnection.totalCount":
+		if e.ComplexityRoot.APIClientConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIClientConnection.TotalCount(childComplexity), true
+
+	case "APIClientEdge.cursor":
+		if e.ComplexityRoot.APIClientEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIClientEdge.Cursor(childComplexity), true
+	case "APIClientEdge.node":
+		if e.ComplexityRoot.APIClientEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIClientEdge.Node(childComplexity), true
 
 	case "Account.createdAt":
 		if e.ComplexityRoot.Account.CreatedAt == nil {
@@ -2188,6 +2292,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "Query.apiClients":
+		if e.ComplexityRoot.Query.APIClients == nil {
+			break
+		}
+
+		args, err := ec.field_Query_apiClients_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.APIClients(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.APIClientOrder), args["where"].(*ent.APIClientWhereInput)), true
 	case "Query.account":
 		if e.ComplexityRoot.Query.Account == nil {
 			break
@@ -3518,6 +3633,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("APIClientOrder", ec.unmarshalInputAPIClientOrder),
+			graphql.NewInputUnmarshaler("APIClientWhereInput", ec.unmarshalInputAPIClientWhereInput),
 			graphql.NewInputUnmarshaler("AccountOrder", ec.unmarshalInputAccountOrder),
 			graphql.NewInputUnmarshaler("ApplyRoleInput", ec.unmarshalInputApplyRoleInput),
 			graphql.NewInputUnmarshaler("AuditEventOrder", ec.unmarshalInputAuditEventOrder),
@@ -3662,6 +3779,164 @@ func newExecutionContext(
 var sources = []*ast.Source{
 	{Name: "../ent.graphql", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
 directive @goModel(model: String, models: [String!], forceGenerate: Boolean) on OBJECT | INPUT_OBJECT | SCALAR | ENUM | INTERFACE | UNION
+type APIClient implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  name: String!
+  clientID: String!
+  active: Boolean!
+  lastUsedAt: Time
+  roles: [Role!]
+}
+"""
+A connection to a list of items.
+"""
+type APIClientConnection {
+  """
+  A list of edges.
+  """
+  edges: [APIClientEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type APIClientEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: APIClient
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for APIClient connections
+"""
+input APIClientOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order APIClients.
+  """
+  field: APIClientOrderField!
+}
+"""
+Properties by which APIClient connections can be ordered.
+"""
+enum APIClientOrderField {
+  CREATED_AT
+  UPDATED_AT
+  NAME
+}
+"""
+APIClientWhereInput is used for filtering APIClient objects.
+Input was generated by ent.
+"""
+input APIClientWhereInput {
+  not: APIClientWhereInput
+  and: [APIClientWhereInput!]
+  or: [APIClientWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  """
+  created_at field predicates
+  """
+  createdAt: Time
+  createdAtNEQ: Time
+  createdAtIn: [Time!]
+  createdAtNotIn: [Time!]
+  createdAtGT: Time
+  createdAtGTE: Time
+  createdAtLT: Time
+  createdAtLTE: Time
+  """
+  updated_at field predicates
+  """
+  updatedAt: Time
+  updatedAtNEQ: Time
+  updatedAtIn: [Time!]
+  updatedAtNotIn: [Time!]
+  updatedAtGT: Time
+  updatedAtGTE: Time
+  updatedAtLT: Time
+  updatedAtLTE: Time
+  """
+  name field predicates
+  """
+  name: String
+  nameNEQ: String
+  nameIn: [String!]
+  nameNotIn: [String!]
+  nameGT: String
+  nameGTE: String
+  nameLT: String
+  nameLTE: String
+  nameContains: String
+  nameHasPrefix: String
+  nameHasSuffix: String
+  nameEqualFold: String
+  nameContainsFold: String
+  """
+  client_id field predicates
+  """
+  clientID: String
+  clientIDNEQ: String
+  clientIDIn: [String!]
+  clientIDNotIn: [String!]
+  clientIDGT: String
+  clientIDGTE: String
+  clientIDLT: String
+  clientIDLTE: String
+  clientIDContains: String
+  clientIDHasPrefix: String
+  clientIDHasSuffix: String
+  clientIDEqualFold: String
+  clientIDContainsFold: String
+  """
+  active field predicates
+  """
+  active: Boolean
+  activeNEQ: Boolean
+  """
+  last_used_at field predicates
+  """
+  lastUsedAt: Time
+  lastUsedAtNEQ: Time
+  lastUsedAtIn: [Time!]
+  lastUsedAtNotIn: [Time!]
+  lastUsedAtGT: Time
+  lastUsedAtGTE: Time
+  lastUsedAtLT: Time
+  lastUsedAtLTE: Time
+  lastUsedAtIsNil: Boolean
+  lastUsedAtNotNil: Boolean
+  """
+  roles edge predicates
+  """
+  hasRoles: Boolean
+  hasRolesWith: [RoleWhereInput!]
+}
 type Account implements Node {
   id: ID!
   createdAt: Time!
@@ -5066,6 +5341,37 @@ type Query {
     """
     ids: [ID!]!
   ): [Node]!
+  apiClients(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for APIClients returned from the connection.
+    """
+    orderBy: APIClientOrder
+
+    """
+    Filtering options for APIClients returned from the connection.
+    """
+    where: APIClientWhereInput
+  ): APIClientConnection!
   auditEvents(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -7306,6 +7612,50 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_APIClient(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_APIClient_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_APIClient_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_APIClient_updatedAt(ctx, field)
+	case "name":
+		return ec.fieldContext_APIClient_name(ctx, field)
+	case "clientID":
+		return ec.fieldContext_APIClient_clientID(ctx, field)
+	case "active":
+		return ec.fieldContext_APIClient_active(ctx, field)
+	case "lastUsedAt":
+		return ec.fieldContext_APIClient_lastUsedAt(ctx, field)
+	case "roles":
+		return ec.fieldContext_APIClient_roles(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type APIClient", field.Name)
+}
+
+func (ec *executionContext) childFields_APIClientConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_APIClientConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_APIClientConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_APIClientConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type APIClientConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_APIClientEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_APIClientEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_APIClientEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type APIClientEdge", field.Name)
+}
 
 func (ec *executionContext) childFields_Account(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {

@@ -58,7 +58,8 @@ func checkAddedEdges(ctx context.Context, m ent.Mutation) error {
 
 // globalTypes belong to no account: the account edge is stamped by
 // TenantMutationRule, and identities are linked only by the authentication layer.
-var globalTypes = map[string]bool{gen.TypeAccount: true, gen.TypeIdentity: true, gen.TypeSigningKey: true}
+var globalTypes = map[string]bool{gen.TypeAccount: true, gen.TypeIdentity: true, gen.TypeSigningKey: true,
+	gen.TypePasswordReset: true, gen.TypeOutboxMessage: true}
 
 func uniqueInts(values []ent.Value) []int {
 	seen := make(map[int]bool, len(values))

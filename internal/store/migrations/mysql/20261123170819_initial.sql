@@ -1,8 +1,14 @@
 -- +goose Up
--- create "signing_keys" table
-CREATE TABLE `signing_keys` (`id` bigint NOT NULL AUTO_INCREMENT, `created_at` datetime(6) NOT NULL, `updated_at` datetime(6) NOT NULL, `kid` varchar(255) NOT NULL, `algorithm` varchar(255) NOT NULL, `private_key` blob NOT NULL, `public_key` blob NOT NULL, `not_after` datetime(6) NULL, PRIMARY KEY (`id`), UNIQUE INDEX `kid` (`kid`)) CHARSET utf8mb4 COLLATE utf8mb4_bin AUTO_INCREMENT 47244640256;
 -- create "accounts" table
 CREATE TABLE `accounts` (`id` bigint NOT NULL AUTO_INCREMENT, `created_at` datetime(6) NOT NULL, `updated_at` datetime(6) NOT NULL, `name` varchar(100) NOT NULL, PRIMARY KEY (`id`), UNIQUE INDEX `name` (`name`)) CHARSET utf8mb4 COLLATE utf8mb4_bin;
+-- create "signing_keys" table
+CREATE TABLE `signing_keys` (`id` bigint NOT NULL AUTO_INCREMENT, `created_at` datetime(6) NOT NULL, `updated_at` datetime(6) NOT NULL, `kid` varchar(255) NOT NULL, `algorithm` varchar(255) NOT NULL, `private_key` blob NOT NULL, `public_key` blob NOT NULL, `not_after` datetime(6) NULL, PRIMARY KEY (`id`), UNIQUE INDEX `kid` (`kid`)) CHARSET utf8mb4 COLLATE utf8mb4_bin AUTO_INCREMENT 47244640256;
+-- create "outbox_messages" table
+CREATE TABLE `outbox_messages` (`id` bigint NOT NULL AUTO_INCREMENT, `created_at` datetime(6) NOT NULL, `updated_at` datetime(6) NOT NULL, `to` varchar(254) NOT NULL, `subject` varchar(300) NOT NULL, `body_text` longtext NOT NULL, `body_html` longtext NULL, `attempts` bigint NOT NULL DEFAULT 0, `next_attempt_at` datetime(6) NOT NULL, `sent_at` datetime(6) NULL, `last_error` varchar(1000) NULL, PRIMARY KEY (`id`), INDEX `outboxmessage_sent_at_next_attempt_at` (`sent_at`, `next_attempt_at`)) CHARSET utf8mb4 COLLATE utf8mb4_bin AUTO_INCREMENT 85899345920;
+-- create "api_clients" table
+CREATE TABLE `api_clients` (`id` bigint NOT NULL AUTO_INCREMENT, `created_at` datetime(6) NOT NULL, `updated_at` datetime(6) NOT NULL, `name` varchar(200) NOT NULL, `client_id` varchar(64) NOT NULL, `active` bool NOT NULL DEFAULT 1, `last_used_at` datetime(6) NULL, `account_id` bigint NOT NULL, PRIMARY KEY (`id`), UNIQUE INDEX `client_id` (`client_id`), UNIQUE INDEX `uniq_api_clients_name` (`account_id`, `name`), CONSTRAINT `api_clients_accounts_account` FOREIGN KEY (`account_id`) REFERENCES `accounts` (`id`) ON UPDATE RESTRICT ON DELETE CASCADE) CHARSET utf8mb4 COLLATE utf8mb4_bin AUTO_INCREMENT 73014444032;
+-- create "api_client_secrets" table
+CREATE TABLE `api_client_secrets` (`id` bigint NOT NULL AUTO_INCREMENT, `created_at` datetime(6) NOT NULL, `updated_at` datetime(6) NOT NULL, `secret_hash` varchar(64) NOT NULL, `prefix` varchar(16) NOT NULL, `expires_at` datetime(6) NULL, `revoked_at` datetime(6) NULL, `api_client_id` bigint NOT NULL, `account_id` bigint NOT NULL, PRIMARY KEY (`id`), INDEX `apiclientsecret_api_client_id` (`api_client_id`), UNIQUE INDEX `apiclientsecret_secret_hash` (`secret_hash`), INDEX `api_client_secrets_accounts_account` (`account_id`), CONSTRAINT `api_client_secrets_accounts_account` FOREIGN KEY (`account_id`) REFERENCES `accounts` (`id`) ON UPDATE RESTRICT ON DELETE CASCADE, CONSTRAINT `api_client_secrets_api_clients_secrets` FOREIGN KEY (`api_client_id`) REFERENCES `api_clients` (`id`) ON UPDATE RESTRICT ON DELETE CASCADE) CHARSET utf8mb4 COLLATE utf8mb4_bin AUTO_INCREMENT 77309411328;
 -- create "audit_events" table
 CREATE TABLE `audit_events` (`id` bigint NOT NULL AUTO_INCREMENT, `actor_kind` enum('USER','SERVICE','SCIM','SYSTEM') NOT NULL, `actor_id` bigint NULL, `actor` varchar(300) NOT NULL, `operation` varchar(100) NULL, `action` varchar(100) NOT NULL, `target_type` varchar(100) NOT NULL, `target_id` bigint NULL, `before` json NULL, `after` json NULL, `request_id` varchar(100) NULL, `created_at` datetime(6) NOT NULL, `account_id` bigint NOT NULL, PRIMARY KEY (`id`), INDEX `auditevent_account_id_action` (`account_id`, `action`), INDEX `auditevent_account_id_actor_kind_actor_id` (`account_id`, `actor_kind`, `actor_id`), INDEX `auditevent_account_id_created_at` (`account_id`, `created_at`), INDEX `auditevent_account_id_target_type_target_id` (`account_id`, `target_type`, `target_id`), CONSTRAINT `audit_events_accounts_account` FOREIGN KEY (`account_id`) REFERENCES `accounts` (`id`) ON UPDATE RESTRICT ON DELETE CASCADE) CHARSET utf8mb4 COLLATE utf8mb4_bin AUTO_INCREMENT 4294967296;
 -- create "identities" table
@@ -23,12 +29,18 @@ CREATE TABLE `group_computers` (`group_id` bigint NOT NULL, `computer_id` bigint
 CREATE TABLE `group_users` (`group_id` bigint NOT NULL, `user_id` bigint NOT NULL, PRIMARY KEY (`group_id`, `user_id`), INDEX `group_users_user_id` (`user_id`), CONSTRAINT `group_users_group_id` FOREIGN KEY (`group_id`) REFERENCES `groups` (`id`) ON UPDATE RESTRICT ON DELETE CASCADE, CONSTRAINT `group_users_user_id` FOREIGN KEY (`user_id`) REFERENCES `users` (`id`) ON UPDATE RESTRICT ON DELETE CASCADE) CHARSET utf8mb4 COLLATE utf8mb4_bin;
 -- create "hierarchy_nodes" table
 CREATE TABLE `hierarchy_nodes` (`id` bigint NOT NULL AUTO_INCREMENT, `name` varchar(200) NOT NULL, `path` varchar(700) NOT NULL DEFAULT '', `depth` bigint NOT NULL DEFAULT 0, `created_at` datetime(6) NOT NULL, `updated_at` datetime(6) NOT NULL, `data_set_id` bigint NOT NULL, `account_id` bigint NOT NULL, `parent_id` bigint NULL, PRIMARY KEY (`id`), INDEX `hierarchynode_data_set_id_path` (`data_set_id`, `path`), INDEX `hierarchynode_parent_id` (`parent_id`), INDEX `hierarchy_nodes_accounts_account` (`account_id`), CONSTRAINT `hierarchy_nodes_accounts_account` FOREIGN KEY (`account_id`) REFERENCES `accounts` (`id`) ON UPDATE RESTRICT ON DELETE CASCADE, CONSTRAINT `hierarchy_nodes_data_sets_nodes` FOREIGN KEY (`data_set_id`) REFERENCES `data_sets` (`id`) ON UPDATE RESTRICT ON DELETE CASCADE, CONSTRAINT `hierarchy_nodes_hierarchy_nodes_children` FOREIGN KEY (`parent_id`) REFERENCES `hierarchy_nodes` (`id`) ON UPDATE RESTRICT ON DELETE SET NULL) CHARSET utf8mb4 COLLATE utf8mb4_bin AUTO_INCREMENT 25769803776;
+-- create "invitations" table
+CREATE TABLE `invitations` (`id` bigint NOT NULL AUTO_INCREMENT, `created_at` datetime(6) NOT NULL, `updated_at` datetime(6) NOT NULL, `kind` enum('SETUP','LINK') NOT NULL, `email` varchar(254) NOT NULL, `token_hash` varchar(64) NOT NULL, `expires_at` datetime(6) NOT NULL, `accepted_at` datetime(6) NULL, `account_id` bigint NOT NULL, `user_id` bigint NOT NULL, PRIMARY KEY (`id`), INDEX `invitations_accounts_account` (`account_id`), UNIQUE INDEX `invitation_token_hash` (`token_hash`), INDEX `invitation_user_id` (`user_id`), CONSTRAINT `invitations_accounts_account` FOREIGN KEY (`account_id`) REFERENCES `accounts` (`id`) ON UPDATE RESTRICT ON DELETE CASCADE, CONSTRAINT `invitations_users_user` FOREIGN KEY (`user_id`) REFERENCES `users` (`id`) ON UPDATE RESTRICT ON DELETE CASCADE) CHARSET utf8mb4 COLLATE utf8mb4_bin AUTO_INCREMENT 81604378624;
 -- create "org_units" table
 CREATE TABLE `org_units` (`id` bigint NOT NULL AUTO_INCREMENT, `name` varchar(200) NOT NULL, `path` varchar(700) NOT NULL DEFAULT '', `depth` bigint NOT NULL DEFAULT 0, `created_at` datetime(6) NOT NULL, `updated_at` datetime(6) NOT NULL, `account_id` bigint NOT NULL, `parent_id` bigint NULL, PRIMARY KEY (`id`), INDEX `orgunit_account_id_path` (`account_id`, `path`), INDEX `orgunit_parent_id` (`parent_id`), CONSTRAINT `org_units_accounts_account` FOREIGN KEY (`account_id`) REFERENCES `accounts` (`id`) ON UPDATE RESTRICT ON DELETE CASCADE, CONSTRAINT `org_units_org_units_children` FOREIGN KEY (`parent_id`) REFERENCES `org_units` (`id`) ON UPDATE RESTRICT ON DELETE SET NULL) CHARSET utf8mb4 COLLATE utf8mb4_bin AUTO_INCREMENT 34359738368;
+-- create "password_resets" table
+CREATE TABLE `password_resets` (`id` bigint NOT NULL AUTO_INCREMENT, `created_at` datetime(6) NOT NULL, `updated_at` datetime(6) NOT NULL, `token_hash` varchar(64) NOT NULL, `expires_at` datetime(6) NOT NULL, `used_at` datetime(6) NULL, `identity_id` bigint NOT NULL, PRIMARY KEY (`id`), INDEX `passwordreset_identity_id` (`identity_id`), UNIQUE INDEX `passwordreset_token_hash` (`token_hash`), CONSTRAINT `password_resets_identities_identity` FOREIGN KEY (`identity_id`) REFERENCES `identities` (`id`) ON UPDATE RESTRICT ON DELETE CASCADE) CHARSET utf8mb4 COLLATE utf8mb4_bin AUTO_INCREMENT 90194313216;
+-- create "refresh_tokens" table
+CREATE TABLE `refresh_tokens` (`id` bigint NOT NULL AUTO_INCREMENT, `created_at` datetime(6) NOT NULL, `updated_at` datetime(6) NOT NULL, `family` varchar(32) NOT NULL, `token_hash` varchar(64) NOT NULL, `expires_at` datetime(6) NOT NULL, `used_at` datetime(6) NULL, `revoked_at` datetime(6) NULL, `account_id` bigint NOT NULL, `user_id` bigint NOT NULL, PRIMARY KEY (`id`), INDEX `refreshtoken_family` (`family`), UNIQUE INDEX `refreshtoken_token_hash` (`token_hash`), INDEX `refreshtoken_user_id` (`user_id`), INDEX `refresh_tokens_accounts_account` (`account_id`), CONSTRAINT `refresh_tokens_accounts_account` FOREIGN KEY (`account_id`) REFERENCES `accounts` (`id`) ON UPDATE RESTRICT ON DELETE CASCADE, CONSTRAINT `refresh_tokens_users_user` FOREIGN KEY (`user_id`) REFERENCES `users` (`id`) ON UPDATE RESTRICT ON DELETE CASCADE) CHARSET utf8mb4 COLLATE utf8mb4_bin AUTO_INCREMENT 94489280512;
 -- create "rights" table
 CREATE TABLE `rights` (`id` bigint NOT NULL AUTO_INCREMENT, `created_at` datetime(6) NOT NULL, `updated_at` datetime(6) NOT NULL, `key` varchar(100) NOT NULL, `name` varchar(200) NOT NULL, `application` varchar(100) NOT NULL DEFAULT 'Administration', `description` varchar(1000) NULL, `kind` enum('READ','WRITE') NOT NULL, `built_in` bool NOT NULL DEFAULT 0, `account_id` bigint NOT NULL, PRIMARY KEY (`id`), UNIQUE INDEX `uniq_rights_key` (`account_id`, `key`), CONSTRAINT `rights_accounts_account` FOREIGN KEY (`account_id`) REFERENCES `accounts` (`id`) ON UPDATE RESTRICT ON DELETE CASCADE) CHARSET utf8mb4 COLLATE utf8mb4_bin AUTO_INCREMENT 38654705664;
 -- create "roles" table
-CREATE TABLE `roles` (`id` bigint NOT NULL AUTO_INCREMENT, `created_at` datetime(6) NOT NULL, `updated_at` datetime(6) NOT NULL, `name` varchar(200) NOT NULL, `description` varchar(1000) NULL, `all_data` bool NOT NULL DEFAULT 0, `built_in` bool NOT NULL DEFAULT 0, `account_id` bigint NOT NULL, PRIMARY KEY (`id`), UNIQUE INDEX `uniq_roles_name` (`account_id`, `name`), CONSTRAINT `roles_accounts_account` FOREIGN KEY (`account_id`) REFERENCES `accounts` (`id`) ON UPDATE RESTRICT ON DELETE CASCADE) CHARSET utf8mb4 COLLATE utf8mb4_bin AUTO_INCREMENT 42949672960;
+CREATE TABLE `roles` (`id` bigint NOT NULL AUTO_INCREMENT, `created_at` datetime(6) NOT NULL, `updated_at` datetime(6) NOT NULL, `name` varchar(200) NOT NULL, `description` varchar(1000) NULL, `all_data` bool NOT NULL DEFAULT 0, `built_in` bool NOT NULL DEFAULT 0, `api_client_roles` bigint NULL, `account_id` bigint NOT NULL, PRIMARY KEY (`id`), INDEX `roles_api_clients_roles` (`api_client_roles`), UNIQUE INDEX `uniq_roles_name` (`account_id`, `name`), CONSTRAINT `roles_accounts_account` FOREIGN KEY (`account_id`) REFERENCES `accounts` (`id`) ON UPDATE RESTRICT ON DELETE CASCADE, CONSTRAINT `roles_api_clients_roles` FOREIGN KEY (`api_client_roles`) REFERENCES `api_clients` (`id`) ON UPDATE RESTRICT ON DELETE SET NULL) CHARSET utf8mb4 COLLATE utf8mb4_bin AUTO_INCREMENT 42949672960;
 -- create "role_rights" table
 CREATE TABLE `role_rights` (`role_id` bigint NOT NULL, `right_id` bigint NOT NULL, PRIMARY KEY (`role_id`, `right_id`), INDEX `role_rights_right_id` (`right_id`), CONSTRAINT `role_rights_right_id` FOREIGN KEY (`right_id`) REFERENCES `rights` (`id`) ON UPDATE RESTRICT ON DELETE CASCADE, CONSTRAINT `role_rights_role_id` FOREIGN KEY (`role_id`) REFERENCES `roles` (`id`) ON UPDATE RESTRICT ON DELETE CASCADE) CHARSET utf8mb4 COLLATE utf8mb4_bin;
 -- create "scim_tokens" table
@@ -67,8 +79,14 @@ DROP TABLE `role_rights`;
 DROP TABLE `roles`;
 -- reverse: create "rights" table
 DROP TABLE `rights`;
+-- reverse: create "refresh_tokens" table
+DROP TABLE `refresh_tokens`;
+-- reverse: create "password_resets" table
+DROP TABLE `password_resets`;
 -- reverse: create "org_units" table
 DROP TABLE `org_units`;
+-- reverse: create "invitations" table
+DROP TABLE `invitations`;
 -- reverse: create "hierarchy_nodes" table
 DROP TABLE `hierarchy_nodes`;
 -- reverse: create "group_users" table
@@ -89,7 +107,13 @@ DROP TABLE `users`;
 DROP TABLE `identities`;
 -- reverse: create "audit_events" table
 DROP TABLE `audit_events`;
--- reverse: create "accounts" table
-DROP TABLE `accounts`;
+-- reverse: create "api_client_secrets" table
+DROP TABLE `api_client_secrets`;
+-- reverse: create "api_clients" table
+DROP TABLE `api_clients`;
+-- reverse: create "outbox_messages" table
+DROP TABLE `outbox_messages`;
 -- reverse: create "signing_keys" table
 DROP TABLE `signing_keys`;
+-- reverse: create "accounts" table
+DROP TABLE `accounts`;
