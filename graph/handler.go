@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,9 +22,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/parser"
 
 	"latchkey/ent"
 	"latchkey/graph/generated"
+	"latchkey/graph/relayid"
+	"latchkey/internal/access"
 	"latchkey/internal/problem"
 	"latchkey/internal/viewer"
 )
@@ -80,6 +84,7 @@ func NewHandler(client *ent.Client, cfg Config) http.Handler {
 	srv.Use(depthLimit{max: cfg.Limits.MaxDepth})
 	srv.Use(transactioner{entgql.Transactioner{TxOpener: client}})
 	srv.AroundRootFields(nameOperation)
+	srv.AroundRootFields(guard)
 	srv.AroundResponses(inputErrors)
 	if cfg.Registerer != nil {
 		srv.AroundOperations(observe(cfg.Registerer))
@@ -150,6 +155,53 @@ func nameOperation(ctx context.Context, next graphql.RootResolver) graphql.Marsh
 		name = string(op.Operation) + " " + name
 	}
 	return next(viewer.WithOperation(ctx, name))
+}
+
+// guard enforces access.Guards (SPEC §2.8) on every root field: the one place the API
+// checks who may call what. Fields below the root are limited by the privacy rules.
+func guard(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
+	rfc := graphql.GetRootFieldContext(ctx)
+	op := graphql.GetOperationContext(ctx)
+	name := rfc.Field.Name
+	if strings.HasPrefix(name, "__") {
+		return next(ctx)
+	}
+	args := rfc.Field.ArgumentMap(op.Variables)
+	if g, ok := access.Guards[name]; ok && g.Self != "" {
+		if s, ok := args[g.Self].(string); ok {
+			if id, err := relayid.Decode(s); err == nil {
+				args[g.Self] = id
+			}
+		}
+	}
+	mutation := op.Operation != nil && op.Operation.Operation == ast.Mutation
+	if err := access.Authorize(ctx, name, mutation, args); err != nil {
+		graphql.AddError(ctx, err)
+		return graphql.Null
+	}
+	return next(ctx)
+}
+
+// PublicRequest reports whether a GraphQL request body asks only for operations that
+// need no caller (signing in), so it may be served without a token.
+func PublicRequest(body []byte) bool {
+	var req struct {
+		Query string `json:"query"`
+	}
+	if json.Unmarshal(body, &req) != nil || req.Query == "" {
+		return false
+	}
+	doc, err := parser.ParseQuery(&ast.Source{Input: req.Query})
+	if err != nil || len(doc.Operations) != 1 {
+		return false
+	}
+	for _, sel := range doc.Operations[0].SelectionSet {
+		f, ok := sel.(*ast.Field)
+		if !ok || !access.Guards[f.Name].Public {
+			return false
+		}
+	}
+	return len(doc.Operations[0].SelectionSet) > 0
 }
 
 // depthLimit refuses queries nested deeper than max.

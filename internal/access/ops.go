@@ -41,6 +41,9 @@ func operation(ctx context.Context, c *gen.Client, action string, users []int, d
 	if err != nil {
 		return nil, err
 	}
+	if err := RequireAdminFor(ctx, c, users); err != nil {
+		return nil, err
+	}
 	affected := 0
 	if len(users) > 0 && touched != nil {
 		for chunk := range slices.Chunk(users, chunkSize) {
@@ -118,8 +121,15 @@ func GrantRights(ctx context.Context, c *gen.Client, sel UserSelection, grants [
 		return nil, err
 	}
 	var lacking []predicate.User
+	var rightIDs []int
 	for _, r := range rows {
 		lacking = append(lacking, user.Not(user.HasGrantsWith(usergrant.GrantKey(r.grant.Key()), usergrant.SourceKey(r.sourceKey))))
+		if r.grant.RightID != 0 {
+			rightIDs = append(rightIDs, r.grant.RightID)
+		}
+	}
+	if err := requireHolds(ctx, c, rightIDs); err != nil {
+		return nil, err
 	}
 	return operation(ctx, c, "grant_rights", users, dryRun, grants, user.Or(lacking...), func(s *sqlSet, now time.Time) error {
 		return s.addGrants(ctx, users, rows, viewerUserID(ctx), now)
@@ -176,10 +186,14 @@ func ApplyRoleTo(ctx context.Context, c *gen.Client, sel UserSelection, roleID i
 	if err != nil {
 		return nil, problem.MissingIfNotFound(err, "roleId", "role")
 	}
-	lacking, err := lacksRoleCopy(ctx, c, r)
+	rightIDs, err := c.Role.QueryRights(r).IDs(ctx)
 	if err != nil {
 		return nil, err
 	}
+	if err := requireHolds(ctx, c, rightIDs); err != nil {
+		return nil, err
+	}
+	lacking := lacksRoleCopy(r, rightIDs)
 	return operation(ctx, c, "apply_role", users, dryRun, map[string]any{"role_id": r.ID, "role": r.Name}, lacking,
 		func(s *sqlSet, now time.Time) error {
 			return s.copyRoleRights(ctx, users, r, viewerUserID(ctx), now)
@@ -206,17 +220,13 @@ func ReapplyRole(ctx context.Context, c *gen.Client, roleID int, dryRun bool) (*
 
 // lacksRoleCopy is true for users who do not have R, or lack a copy of one of R's
 // current rights.
-func lacksRoleCopy(ctx context.Context, c *gen.Client, r *gen.Role) (predicate.User, error) {
-	rightIDs, err := c.Role.QueryRights(r).IDs(ctx)
-	if err != nil {
-		return nil, err
-	}
+func lacksRoleCopy(r *gen.Role, rightIDs []int) predicate.User {
 	preds := []predicate.User{user.Not(user.HasRolesWith(role.ID(r.ID)))}
 	key := fmt.Sprintf("ROLE:%d", r.ID)
 	for _, id := range rightIDs {
 		preds = append(preds, user.Not(user.HasGrantsWith(usergrant.SourceKey(key), usergrant.RightID(id))))
 	}
-	return user.Or(preds...), nil
+	return user.Or(preds...)
 }
 
 // LinkUserType links the selected users to type T: everything T holds becomes part of
@@ -226,9 +236,16 @@ func LinkUserType(ctx context.Context, c *gen.Client, sel UserSelection, typeID 
 	if err != nil {
 		return nil, err
 	}
-	t, err := c.UserType.Query().Where(usertype.ID(typeID)).WithRoles().Only(ctx)
+	t, err := c.UserType.Get(ctx, typeID)
 	if err != nil {
 		return nil, problem.MissingIfNotFound(err, "userTypeId", "user type")
+	}
+	rightIDs, err := typeRightIDs(ctx, c, typeID)
+	if err != nil {
+		return nil, err
+	}
+	if err := requireHolds(ctx, c, rightIDs); err != nil {
+		return nil, err
 	}
 	return operation(ctx, c, "link_user_type", users, dryRun, map[string]any{"user_type_id": t.ID, "user_type": t.Name},
 		user.Not(user.HasTypesWith(usertype.ID(t.ID))),

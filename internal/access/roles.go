@@ -79,6 +79,9 @@ func CreateRole(ctx context.Context, client *gen.Client, in CreateRoleInput) (*g
 	if err != nil {
 		return nil, err
 	}
+	if err := requireHolds(ctx, client, ids); err != nil {
+		return nil, err
+	}
 	return client.Role.Create().SetName(strings.TrimSpace(in.Name)).SetNillableDescription(in.Description).
 		SetNillableAllData(in.AllData).AddRightIDs(ids...).Save(ctx)
 }
@@ -123,6 +126,11 @@ func updateRole(ctx context.Context, client *gen.Client, in UpdateRoleInput) (*g
 	if in.Rights != nil {
 		ids, err := rightIDs(ctx, client, in.Rights, "rights")
 		if err != nil {
+			return nil, err
+		}
+		// A role's rights reach every user of a type bundling it: putting a right in a
+		// role is granting it.
+		if err := requireHolds(ctx, client, ids); err != nil {
 			return nil, err
 		}
 		u.ClearRights().AddRightIDs(ids...)

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	gen "latchkey/ent"
+	"latchkey/ent/right"
+	"latchkey/ent/role"
 	"latchkey/ent/schema/enums"
 	"latchkey/ent/user"
 	"latchkey/ent/usertype"
@@ -31,6 +33,9 @@ func CreateUserType(ctx context.Context, client *gen.Client, in CreateUserTypeIn
 	}
 	grants, err := resolveTypeGrants(ctx, client, in.Grants)
 	if err != nil {
+		return nil, err
+	}
+	if err := requireHoldsBundle(ctx, client, in.RoleIDs, grants); err != nil {
 		return nil, err
 	}
 	t, err := client.UserType.Create().SetName(strings.TrimSpace(in.Name)).SetNillableDescription(in.Description).
@@ -86,6 +91,9 @@ func updateUserType(ctx context.Context, client *gen.Client, in UpdateUserTypeIn
 		if err := RequireAll(ctx, client, gen.TypeRole, in.RoleIDs, "roleIds", "roles"); err != nil {
 			return nil, err
 		}
+		if err := requireHoldsBundle(ctx, client, in.RoleIDs, nil); err != nil {
+			return nil, err
+		}
 		u.ClearRoles().AddRoleIDs(Unique(in.RoleIDs)...)
 	}
 	if t, err = u.Save(ctx); err != nil {
@@ -94,6 +102,9 @@ func updateUserType(ctx context.Context, client *gen.Client, in UpdateUserTypeIn
 	if in.Grants != nil {
 		grants, err := resolveTypeGrants(ctx, client, in.Grants)
 		if err != nil {
+			return nil, err
+		}
+		if err := requireHoldsBundle(ctx, client, nil, grants); err != nil {
 			return nil, err
 		}
 		if _, err := client.UserTypeGrant.Delete().Where(usertypegrant.UserTypeID(t.ID)).Exec(ctx); err != nil {
@@ -149,4 +160,21 @@ func nonZero(id int) *int {
 		return nil
 	}
 	return &id
+}
+
+// requireHoldsBundle refuses to put into a type rights the caller does not hold: a
+// type's roles and company-specific rights reach every linked user (SPEC §2.8).
+func requireHoldsBundle(ctx context.Context, c *gen.Client, roleIDs []int, grants []Grant) error {
+	var ids []int
+	if len(roleIDs) > 0 {
+		if err := c.Role.Query().Where(role.IDIn(Unique(roleIDs)...)).QueryRights().Select(right.FieldID).Scan(ctx, &ids); err != nil {
+			return err
+		}
+	}
+	for _, g := range grants {
+		if g.RightID != 0 {
+			ids = append(ids, g.RightID)
+		}
+	}
+	return requireHolds(ctx, c, ids)
 }

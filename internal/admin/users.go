@@ -9,6 +9,7 @@ import (
 
 	gen "latchkey/ent"
 	"latchkey/ent/user"
+	"latchkey/internal/access"
 	"latchkey/internal/problem"
 )
 
@@ -75,6 +76,9 @@ type UpdateUserInput struct {
 
 func UpdateUser(ctx context.Context, client *gen.Client, in UpdateUserInput) (*gen.User, error) {
 	if err := checkManager(ctx, client, in.ManagerID, in.ID); err != nil {
+		return nil, err
+	}
+	if err := access.RequireAdminFor(ctx, client, []int{in.ID}); err != nil {
 		return nil, err
 	}
 	u := client.User.UpdateOneID(in.ID).

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -75,14 +76,24 @@ func (s *Service) authenticate(r *http.Request) (*viewer.Viewer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &viewer.Viewer{
+	v := &viewer.Viewer{
 		AccountID:        sub.AccountID,
 		Kind:             viewer.KindUser,
 		ActorID:          u.ID,
 		Actor:            "user:" + u.UserName,
 		AllData:          vis.AllData,
 		ViewableGroupIDs: vis.ViewableGroupIDs,
-	}, nil
+	}
+	s.attachAuthority(v)
+	return v, nil
+}
+
+// attachAuthority lets the viewer read what it may do (its rights) when a guard
+// first asks, within its own account.
+func (s *Service) attachAuthority(v *viewer.Viewer) {
+	v.SetAuthorityLoader(func(ctx context.Context) (*viewer.Authority, error) {
+		return access.LoadAuthority(viewer.System(ctx, v.AccountID, "authority"), s.client, v)
+	})
 }
 
 // refuse answers 401 for a bad credential, and 500 when the server itself could

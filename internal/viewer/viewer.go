@@ -6,6 +6,7 @@ package viewer
 import (
 	"context"
 	"fmt"
+	"sync"
 )
 
 // Kind is what sort of caller a viewer is.
@@ -30,6 +31,50 @@ type Viewer struct {
 	// user sees only ViewableGroupIDs' members (and themselves).
 	AllData          bool
 	ViewableGroupIDs []int
+
+	// loadAuthority reads what the caller may do; it runs at most once per request.
+	loadAuthority func(context.Context) (*Authority, error)
+	authorityOnce sync.Once
+	authority     *Authority
+	authorityErr  error
+}
+
+// Authority is what a caller may do (SPEC §2.8): the application rights they hold
+// effectively, whether they are an Admin, and whether they are read-only.
+type Authority struct {
+	All      bool // the system and SCIM clients act with the account's authority
+	Rights   map[string]bool
+	Admin    bool
+	ReadOnly bool
+}
+
+// Holds reports whether the caller holds the right (by key). The built-in Admin role
+// is defined as every right, including rights added to the catalogue after it was
+// applied, so an Admin holds them all.
+func (a *Authority) Holds(key string) bool { return a != nil && (a.All || a.Admin || a.Rights[key]) }
+
+// IsAdmin reports whether the caller is an Admin (or the system).
+func (a *Authority) IsAdmin() bool { return a != nil && (a.All || a.Admin) }
+
+// SetAuthorityLoader sets how the caller's authority is read when first needed.
+func (v *Viewer) SetAuthorityLoader(load func(context.Context) (*Authority, error)) {
+	v.loadAuthority = load
+}
+
+// Authority returns what the caller may do, reading it once per request. The system
+// and SCIM clients have the account's whole authority.
+func (v *Viewer) Authority(ctx context.Context) (*Authority, error) {
+	if v == nil {
+		return &Authority{}, nil
+	}
+	if v.Kind == KindSystem || v.Kind == KindSCIM || v.loadAuthority == nil {
+		if v.Kind == KindUser || v.Kind == KindService {
+			return &Authority{}, nil // a caller whose authority cannot be read holds nothing
+		}
+		return &Authority{All: true}, nil
+	}
+	v.authorityOnce.Do(func() { v.authority, v.authorityErr = v.loadAuthority(ctx) })
+	return v.authority, v.authorityErr
 }
 
 // Restricted reports whether the viewer sees only their viewable groups' data: a user
