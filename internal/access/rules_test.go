@@ -343,7 +343,7 @@ func TestRuleScopedChecks(t *testing.T) {
 			want        bool
 		}{
 			{"jane", "assignments.edit", w.west, "Branch A", true},
-			{"jane", "assignments.edit", w.west, "Team X", true},   // a descendant
+			{"jane", "assignments.edit", w.west, "Team X", true},    // a descendant
 			{"jane", "assignments.edit", w.west, "Branch B", false}, // a sibling
 			{"jane", "assignments.edit", w.west, "Region 1", false}, // the parent
 			{"jane", "assignments.edit", w.west, "", false},         // the whole data set
