@@ -28,6 +28,7 @@ import (
 	"latchkey/graph/generated"
 	"latchkey/graph/relayid"
 	"latchkey/internal/access"
+	"latchkey/internal/identity"
 	"latchkey/internal/problem"
 	"latchkey/internal/viewer"
 )
@@ -52,6 +53,8 @@ var DefaultLimits = Limits{MaxPageSize: 1000, DefaultPageSize: 100, MaxComplexit
 // Config configures the GraphQL handler.
 type Config struct {
 	Limits     Limits
+	Identity   *identity.Service // sign-in, invitations (nil: not offered)
+	Login      *LoginLimits
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // nil: no metrics
 }
@@ -69,7 +72,7 @@ func NewHandler(client *ent.Client, cfg Config) http.Handler {
 		cfg.Logger = slog.Default()
 	}
 	schema := pagedComplexity{
-		ExecutableSchema: generated.NewExecutableSchema(generated.Config{Resolvers: &Resolver{client: client}}),
+		ExecutableSchema: generated.NewExecutableSchema(generated.Config{Resolvers: &Resolver{client: client, identity: cfg.Identity, limits: cfg.Login}}),
 		maxPage:          cfg.Limits.MaxPageSize,
 	}
 	srv := handler.New(schema)
@@ -82,7 +85,7 @@ func NewHandler(client *ent.Client, cfg Config) http.Handler {
 	srv.Use(pageSizeLimit{max: cfg.Limits.MaxPageSize, def: cfg.Limits.DefaultPageSize}) // before the complexity limit, which reads the pages it sets
 	srv.Use(extension.FixedComplexityLimit(cfg.Limits.MaxComplexity))
 	srv.Use(depthLimit{max: cfg.Limits.MaxDepth})
-	srv.Use(transactioner{entgql.Transactioner{TxOpener: client}})
+	srv.Use(transactioner{entgql.Transactioner{TxOpener: client, SkipTxFunc: entgql.SkipIfHasFields(signInOperations...)}})
 	srv.AroundRootFields(nameOperation)
 	srv.AroundRootFields(guard)
 	srv.AroundResponses(inputErrors)

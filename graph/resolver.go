@@ -4,16 +4,27 @@ package graph
 
 import (
 	"context"
+	"time"
 
 	"latchkey/ent"
 	"latchkey/graph/model"
 	"latchkey/internal/access"
+	"latchkey/internal/identity"
 	"latchkey/internal/viewer"
 )
 
 // Resolver is the resolver root.
 type Resolver struct {
-	client *ent.Client
+	client   *ent.Client
+	identity *identity.Service
+	limits   *LoginLimits
+}
+
+// LoginLimits rate-limit sign-in attempts per client address and per login.
+type LoginLimits struct {
+	PerAddress, PerLogin interface {
+		Allow(key string) (bool, time.Duration)
+	}
 }
 
 // db is the client to use: the mutation's transaction when there is one (opened by

@@ -13,6 +13,11 @@ import (
 	"latchkey/graph/model"
 	"latchkey/internal/access"
 	"latchkey/internal/admin"
+	"latchkey/internal/auth"
+	"latchkey/internal/identity"
+	"latchkey/internal/problem"
+	"latchkey/internal/viewer"
+	"time"
 
 	"entgo.io/contrib/entgql"
 )
@@ -24,13 +29,13 @@ func (r *accountResolver) UserCount(ctx context.Context, obj *ent.Account) (int,
 
 // CreateUser is the resolver for the createUser field.
 func (r *mutationResolver) CreateUser(ctx context.Context, input admin.CreateUserInput) (*model.CreateUserPayload, error) {
-	u, err := admin.CreateUser(ctx, r.db(ctx), input)
+	u, err := r.createUser(ctx, input)
 	return payload(&model.CreateUserPayload{User: u}, err)
 }
 
 // UpdateUser is the resolver for the updateUser field.
 func (r *mutationResolver) UpdateUser(ctx context.Context, input admin.UpdateUserInput) (*model.UpdateUserPayload, error) {
-	u, err := admin.UpdateUser(ctx, r.db(ctx), input)
+	u, err := r.updateUser(ctx, input)
 	return payload(&model.UpdateUserPayload{User: u}, err)
 }
 
@@ -288,7 +293,11 @@ func (r *mutationResolver) BulkSetReadOnly(ctx context.Context, input access.Bul
 
 // BulkSetActive is the resolver for the bulkSetActive field.
 func (r *mutationResolver) BulkSetActive(ctx context.Context, input access.BulkActiveInput) (*access.Result, error) {
-	return access.SetActive(ctx, r.db(ctx), input.Selection, input.Active, access.Dry(input.DryRun))
+	res, err := access.SetActive(ctx, r.db(ctx), input.Selection, input.Active, access.Dry(input.DryRun))
+	if input.Active {
+		return res, err
+	}
+	return r.endSessions(ctx, input.Selection, res, err)
 }
 
 // BulkAddToGroups is the resolver for the bulkAddToGroups field.
@@ -304,6 +313,104 @@ func (r *mutationResolver) BulkRemoveFromGroups(ctx context.Context, input acces
 // BulkDeleteUsers is the resolver for the bulkDeleteUsers field.
 func (r *mutationResolver) BulkDeleteUsers(ctx context.Context, input access.BulkSelectionInput) (*access.Result, error) {
 	return access.DeleteUsers(ctx, r.db(ctx), input.Selection, access.Dry(input.DryRun))
+}
+
+// Login is the resolver for the login field.
+func (r *mutationResolver) Login(ctx context.Context, input model.LoginInput) (*identity.Tokens, error) {
+	if err := r.limitLogin(ctx, input.Email); err != nil {
+		return nil, err
+	}
+	return inTx(ctx, r.client, func(c *ent.Client) (*identity.Tokens, error) {
+		return r.identity.Login(ctx, c, input.Email, input.Password, input.AccountID)
+	})
+}
+
+// RefreshToken is the resolver for the refreshToken field.
+func (r *mutationResolver) RefreshToken(ctx context.Context, input model.RefreshTokenInput) (*identity.Tokens, error) {
+	return inTx(ctx, r.client, func(c *ent.Client) (*identity.Tokens, error) {
+		return r.identity.Refresh(ctx, c, input.RefreshToken)
+	})
+}
+
+// Logout is the resolver for the logout field.
+func (r *mutationResolver) Logout(ctx context.Context, input model.LogoutInput) (*model.OkPayload, error) {
+	_, err := inTx(ctx, r.client, func(c *ent.Client) (*model.OkPayload, error) {
+		return nil, r.identity.Logout(ctx, c, input.RefreshToken)
+	})
+	return payload(&model.OkPayload{Ok: true}, err)
+}
+
+// AcceptInvitation is the resolver for the acceptInvitation field.
+func (r *mutationResolver) AcceptInvitation(ctx context.Context, input model.AcceptInvitationInput) (*model.AcceptInvitationPayload, error) {
+	return inTx(ctx, r.client, func(c *ent.Client) (*model.AcceptInvitationPayload, error) {
+		u, err := r.identity.AcceptInvitation(ctx, c, input.Token, input.Password)
+		if err != nil {
+			return nil, err
+		}
+		return &model.AcceptInvitationPayload{UserID: u.ID, AccountID: u.AccountID, UserName: u.UserName, Email: u.Email}, nil
+	})
+}
+
+// ChangePassword is the resolver for the changePassword field.
+func (r *mutationResolver) ChangePassword(ctx context.Context, input model.ChangePasswordInput) (*identity.Tokens, error) {
+	return inTx(ctx, r.client, func(c *ent.Client) (*identity.Tokens, error) {
+		return r.identity.ChangePassword(ctx, c, viewer.FromContext(ctx).UserID(), input.CurrentPassword, input.NewPassword)
+	})
+}
+
+// RequestPasswordReset is the resolver for the requestPasswordReset field.
+func (r *mutationResolver) RequestPasswordReset(ctx context.Context, input model.RequestPasswordResetInput) (*model.OkPayload, error) {
+	if err := r.limitLogin(ctx, input.Email); err != nil {
+		return nil, err
+	}
+	_, err := inTx(ctx, r.client, func(c *ent.Client) (*model.OkPayload, error) {
+		return nil, r.identity.RequestPasswordReset(ctx, c, input.Email)
+	})
+	return payload(&model.OkPayload{Ok: true}, err)
+}
+
+// ResetPassword is the resolver for the resetPassword field.
+func (r *mutationResolver) ResetPassword(ctx context.Context, input model.ResetPasswordInput) (*model.OkPayload, error) {
+	_, err := inTx(ctx, r.client, func(c *ent.Client) (*model.OkPayload, error) {
+		return nil, r.identity.ResetPassword(ctx, c, input.Token, input.Password)
+	})
+	return payload(&model.OkPayload{Ok: true}, err)
+}
+
+// CreateAPIClient is the resolver for the createApiClient field.
+func (r *mutationResolver) CreateAPIClient(ctx context.Context, input model.CreateAPIClientInput) (*model.APIClientSecretPayload, error) {
+	db := r.db(ctx)
+	if err := access.RequireHoldsRoles(ctx, db, input.RoleIds); err != nil {
+		return nil, err
+	}
+	c, secret, err := auth.CreateAPIClient(ctx, db, input.Name, input.RoleIds)
+	if err != nil {
+		return nil, err
+	}
+	return &model.APIClientSecretPayload{APIClient: c, ClientID: c.ClientID, ClientSecret: secret}, nil
+}
+
+// RotateAPIClientSecret is the resolver for the rotateApiClientSecret field.
+func (r *mutationResolver) RotateAPIClientSecret(ctx context.Context, input model.RotateAPIClientSecretInput) (*model.APIClientSecretPayload, error) {
+	db := r.db(ctx)
+	keep := time.Duration(0)
+	if input.KeepOldSeconds != nil {
+		keep = time.Duration(*input.KeepOldSeconds) * time.Second
+	}
+	secret, err := auth.RotateAPIClientSecret(ctx, db, input.ID, keep)
+	if err != nil {
+		return nil, err
+	}
+	c, err := db.APIClient.Get(ctx, input.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &model.APIClientSecretPayload{APIClient: c, ClientID: c.ClientID, ClientSecret: secret}, nil
+}
+
+// DeleteAPIClient is the resolver for the deleteApiClient field.
+func (r *mutationResolver) DeleteAPIClient(ctx context.Context, input model.DeleteInput) (*model.DeletePayload, error) {
+	return deleted(input.ID, problem.MissingIfNotFound(r.db(ctx).APIClient.DeleteOneID(input.ID).Exec(ctx), "id", "API client"))
 }
 
 // Viewer is the resolver for the viewer field.

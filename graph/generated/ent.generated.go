@@ -22192,6 +22192,14 @@ func (ec *executionContext) _UserTypeGrant(ctx context.Context, sel ast.Selectio
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) marshalNAPIClient2ᚖlatchkeyᚋentᚐAPIClient(ctx context.Context, sel ast.SelectionSet, v *ent.APIClient) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "APIClient!")
+		return graphql.Null
+	}
+	return ec._APIClient(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNAPIClientConnection2ᚖlatchkeyᚋentᚐAPIClientConnection(ctx context.Context, sel ast.SelectionSet, v *ent.APIClientConnection) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "APIClientConnection!")

@@ -61,12 +61,25 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	AcceptInvitationPayload struct {
+		AccountID func(childComplexity int) int
+		Email     func(childComplexity int) int
+		UserID    func(childComplexity int) int
+		UserName  func(childComplexity int) int
+	}
+
 	Account struct {
 		CreatedAt func(childComplexity int) int
 		ID        func(childComplexity int) int
 		Name      func(childComplexity int) int
 		UpdatedAt func(childComplexity int) int
 		UserCount func(childComplexity int) int
+	}
+
+	ApiClientSecretPayload struct {
+		APIClient    func(childComplexity int) int
+		ClientID     func(childComplexity int) int
+		ClientSecret func(childComplexity int) int
 	}
 
 	AuditEvent struct {
@@ -93,6 +106,15 @@ type ComplexityRoot struct {
 	AuditEventEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	AuthPayload struct {
+		AccessToken      func(childComplexity int) int
+		AccountID        func(childComplexity int) int
+		ExpiresAt        func(childComplexity int) int
+		RefreshExpiresAt func(childComplexity int) int
+		RefreshToken     func(childComplexity int) int
+		UserID           func(childComplexity int) int
 	}
 
 	BulkPayload struct {
@@ -309,56 +331,70 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AddGroupMembers      func(childComplexity int, input admin.GroupMembersInput) int
-		ApplyRole            func(childComplexity int, input access.ApplyRoleInput) int
-		BulkAddToGroups      func(childComplexity int, input access.BulkGroupsInput) int
-		BulkApplyRole        func(childComplexity int, input access.BulkRoleInput) int
-		BulkDeleteUsers      func(childComplexity int, input access.BulkSelectionInput) int
-		BulkGrantRights      func(childComplexity int, input access.BulkGrantsInput) int
-		BulkLinkUserType     func(childComplexity int, input access.BulkUserTypeInput) int
-		BulkRemoveFromGroups func(childComplexity int, input access.BulkGroupsInput) int
-		BulkRevokeRights     func(childComplexity int, input access.BulkGrantsInput) int
-		BulkSetActive        func(childComplexity int, input access.BulkActiveInput) int
-		BulkSetReadOnly      func(childComplexity int, input access.BulkReadOnlyInput) int
-		BulkUnlinkUserType   func(childComplexity int, input access.BulkUserTypeInput) int
-		CreateComputer       func(childComplexity int, input admin.CreateComputerInput) int
-		CreateDashboard      func(childComplexity int, input admin.CreateDashboardInput) int
-		CreateDataSet        func(childComplexity int, input admin.CreateDataSetInput) int
-		CreateGroup          func(childComplexity int, input admin.CreateGroupInput) int
-		CreateHierarchyNode  func(childComplexity int, input admin.CreateHierarchyNodeInput) int
-		CreateOrgUnit        func(childComplexity int, input admin.CreateOrgUnitInput) int
-		CreateRight          func(childComplexity int, input access.CreateRightInput) int
-		CreateRole           func(childComplexity int, input access.CreateRoleInput) int
-		CreateUser           func(childComplexity int, input admin.CreateUserInput) int
-		CreateUserType       func(childComplexity int, input access.CreateUserTypeInput) int
-		DeleteComputer       func(childComplexity int, input model.DeleteInput) int
-		DeleteDashboard      func(childComplexity int, input model.DeleteInput) int
-		DeleteDataSet        func(childComplexity int, input model.DeleteInput) int
-		DeleteGroup          func(childComplexity int, input model.DeleteInput) int
-		DeleteHierarchyNode  func(childComplexity int, input model.DeleteInput) int
-		DeleteOrgUnit        func(childComplexity int, input model.DeleteInput) int
-		DeleteRight          func(childComplexity int, input model.DeleteInput) int
-		DeleteRole           func(childComplexity int, input model.DeleteWithImpactInput) int
-		DeleteUserType       func(childComplexity int, input model.DeleteWithImpactInput) int
-		DeleteUsers          func(childComplexity int, input access.DeleteUsersInput) int
-		GrantRights          func(childComplexity int, input access.UserGrantsInput) int
-		ImportGroupCSV       func(childComplexity int, input admin.ImportGroupCsvInput) int
-		LinkUserType         func(childComplexity int, input access.UserTypeLinkInput) int
-		ReapplyRole          func(childComplexity int, input access.ReapplyRoleInput) int
-		RemoveGroupMembers   func(childComplexity int, input admin.GroupMembersInput) int
-		RenameHierarchyNode  func(childComplexity int, input admin.RenameInput) int
-		RenameOrgUnit        func(childComplexity int, input admin.RenameInput) int
-		RevokeRights         func(childComplexity int, input access.UserGrantsInput) int
-		SetViewableGroups    func(childComplexity int, input access.SetViewableGroupsInput) int
-		UnlinkUserType       func(childComplexity int, input access.UserTypeLinkInput) int
-		UpdateComputer       func(childComplexity int, input admin.UpdateComputerInput) int
-		UpdateDashboard      func(childComplexity int, input admin.UpdateDashboardInput) int
-		UpdateDataSet        func(childComplexity int, input admin.UpdateDataSetInput) int
-		UpdateGroup          func(childComplexity int, input admin.UpdateGroupInput) int
-		UpdateRight          func(childComplexity int, input access.UpdateRightInput) int
-		UpdateRole           func(childComplexity int, input access.UpdateRoleInput) int
-		UpdateUser           func(childComplexity int, input admin.UpdateUserInput) int
-		UpdateUserType       func(childComplexity int, input access.UpdateUserTypeInput) int
+		AcceptInvitation      func(childComplexity int, input model.AcceptInvitationInput) int
+		AddGroupMembers       func(childComplexity int, input admin.GroupMembersInput) int
+		ApplyRole             func(childComplexity int, input access.ApplyRoleInput) int
+		BulkAddToGroups       func(childComplexity int, input access.BulkGroupsInput) int
+		BulkApplyRole         func(childComplexity int, input access.BulkRoleInput) int
+		BulkDeleteUsers       func(childComplexity int, input access.BulkSelectionInput) int
+		BulkGrantRights       func(childComplexity int, input access.BulkGrantsInput) int
+		BulkLinkUserType      func(childComplexity int, input access.BulkUserTypeInput) int
+		BulkRemoveFromGroups  func(childComplexity int, input access.BulkGroupsInput) int
+		BulkRevokeRights      func(childComplexity int, input access.BulkGrantsInput) int
+		BulkSetActive         func(childComplexity int, input access.BulkActiveInput) int
+		BulkSetReadOnly       func(childComplexity int, input access.BulkReadOnlyInput) int
+		BulkUnlinkUserType    func(childComplexity int, input access.BulkUserTypeInput) int
+		ChangePassword        func(childComplexity int, input model.ChangePasswordInput) int
+		CreateAPIClient       func(childComplexity int, input model.CreateAPIClientInput) int
+		CreateComputer        func(childComplexity int, input admin.CreateComputerInput) int
+		CreateDashboard       func(childComplexity int, input admin.CreateDashboardInput) int
+		CreateDataSet         func(childComplexity int, input admin.CreateDataSetInput) int
+		CreateGroup           func(childComplexity int, input admin.CreateGroupInput) int
+		CreateHierarchyNode   func(childComplexity int, input admin.CreateHierarchyNodeInput) int
+		CreateOrgUnit         func(childComplexity int, input admin.CreateOrgUnitInput) int
+		CreateRight           func(childComplexity int, input access.CreateRightInput) int
+		CreateRole            func(childComplexity int, input access.CreateRoleInput) int
+		CreateUser            func(childComplexity int, input admin.CreateUserInput) int
+		CreateUserType        func(childComplexity int, input access.CreateUserTypeInput) int
+		DeleteAPIClient       func(childComplexity int, input model.DeleteInput) int
+		DeleteComputer        func(childComplexity int, input model.DeleteInput) int
+		DeleteDashboard       func(childComplexity int, input model.DeleteInput) int
+		DeleteDataSet         func(childComplexity int, input model.DeleteInput) int
+		DeleteGroup           func(childComplexity int, input model.DeleteInput) int
+		DeleteHierarchyNode   func(childComplexity int, input model.DeleteInput) int
+		DeleteOrgUnit         func(childComplexity int, input model.DeleteInput) int
+		DeleteRight           func(childComplexity int, input model.DeleteInput) int
+		DeleteRole            func(childComplexity int, input model.DeleteWithImpactInput) int
+		DeleteUserType        func(childComplexity int, input model.DeleteWithImpactInput) int
+		DeleteUsers           func(childComplexity int, input access.DeleteUsersInput) int
+		GrantRights           func(childComplexity int, input access.UserGrantsInput) int
+		ImportGroupCSV        func(childComplexity int, input admin.ImportGroupCsvInput) int
+		LinkUserType          func(childComplexity int, input access.UserTypeLinkInput) int
+		Login                 func(childComplexity int, input model.LoginInput) int
+		Logout                func(childComplexity int, input model.LogoutInput) int
+		ReapplyRole           func(childComplexity int, input access.ReapplyRoleInput) int
+		RefreshToken          func(childComplexity int, input model.RefreshTokenInput) int
+		RemoveGroupMembers    func(childComplexity int, input admin.GroupMembersInput) int
+		RenameHierarchyNode   func(childComplexity int, input admin.RenameInput) int
+		RenameOrgUnit         func(childComplexity int, input admin.RenameInput) int
+		RequestPasswordReset  func(childComplexity int, input model.RequestPasswordResetInput) int
+		ResetPassword         func(childComplexity int, input model.ResetPasswordInput) int
+		RevokeRights          func(childComplexity int, input access.UserGrantsInput) int
+		RotateAPIClientSecret func(childComplexity int, input model.RotateAPIClientSecretInput) int
+		SetViewableGroups     func(childComplexity int, input access.SetViewableGroupsInput) int
+		UnlinkUserType        func(childComplexity int, input access.UserTypeLinkInput) int
+		UpdateComputer        func(childComplexity int, input admin.UpdateComputerInput) int
+		UpdateDashboard       func(childComplexity int, input admin.UpdateDashboardInput) int
+		UpdateDataSet         func(childComplexity int, input admin.UpdateDataSetInput) int
+		UpdateGroup           func(childComplexity int, input admin.UpdateGroupInput) int
+		UpdateRight           func(childComplexity int, input access.UpdateRightInput) int
+		UpdateRole            func(childComplexity int, input access.UpdateRoleInput) int
+		UpdateUser            func(childComplexity int, input admin.UpdateUserInput) int
+		UpdateUserType        func(childComplexity int, input access.UpdateUserTypeInput) int
+	}
+
+	OkPayload struct {
+		Ok func(childComplexity int) int
 	}
 
 	OrgUnit struct {
@@ -795,6 +831,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.APIClientEdge.Node(childComplexity), true
 
+	case "AcceptInvitationPayload.accountId":
+		if e.ComplexityRoot.AcceptInvitationPayload.AccountID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AcceptInvitationPayload.AccountID(childComplexity), true
+	case "AcceptInvitationPayload.email":
+		if e.ComplexityRoot.AcceptInvitationPayload.Email == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AcceptInvitationPayload.Email(childComplexity), true
+	case "AcceptInvitationPayload.userId":
+		if e.ComplexityRoot.AcceptInvitationPayload.UserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AcceptInvitationPayload.UserID(childComplexity), true
+	case "AcceptInvitationPayload.userName":
+		if e.ComplexityRoot.AcceptInvitationPayload.UserName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AcceptInvitationPayload.UserName(childComplexity), true
+
 	case "Account.createdAt":
 		if e.ComplexityRoot.Account.CreatedAt == nil {
 			break
@@ -825,6 +886,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Account.UserCount(childComplexity), true
+
+	case "ApiClientSecretPayload.apiClient":
+		if e.ComplexityRoot.ApiClientSecretPayload.APIClient == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiClientSecretPayload.APIClient(childComplexity), true
+	case "ApiClientSecretPayload.clientId":
+		if e.ComplexityRoot.ApiClientSecretPayload.ClientID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiClientSecretPayload.ClientID(childComplexity), true
+	case "ApiClientSecretPayload.clientSecret":
+		if e.ComplexityRoot.ApiClientSecretPayload.ClientSecret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiClientSecretPayload.ClientSecret(childComplexity), true
 
 	case "AuditEvent.action":
 		if e.ComplexityRoot.AuditEvent.Action == nil {
@@ -930,6 +1010,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEventEdge.Node(childComplexity), true
+
+	case "AuthPayload.accessToken":
+		if e.ComplexityRoot.AuthPayload.AccessToken == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuthPayload.AccessToken(childComplexity), true
+	case "AuthPayload.accountId":
+		if e.ComplexityRoot.AuthPayload.AccountID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuthPayload.AccountID(childComplexity), true
+	case "AuthPayload.expiresAt":
+		if e.ComplexityRoot.AuthPayload.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuthPayload.ExpiresAt(childComplexity), true
+	case "AuthPayload.refreshExpiresAt":
+		if e.ComplexityRoot.AuthPayload.RefreshExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuthPayload.RefreshExpiresAt(childComplexity), true
+	case "AuthPayload.refreshToken":
+		if e.ComplexityRoot.AuthPayload.RefreshToken == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuthPayload.RefreshToken(childComplexity), true
+	case "AuthPayload.userId":
+		if e.ComplexityRoot.AuthPayload.UserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuthPayload.UserID(childComplexity), true
 
 	case "BulkPayload.affectedCount":
 		if e.ComplexityRoot.BulkPayload.AffectedCount == nil {
@@ -1629,6 +1746,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ImportGroupCsvPayload.Groups(childComplexity), true
 
+	case "Mutation.acceptInvitation":
+		if e.ComplexityRoot.Mutation.AcceptInvitation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_acceptInvitation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AcceptInvitation(childComplexity, args["input"].(model.AcceptInvitationInput)), true
 	case "Mutation.addGroupMembers":
 		if e.ComplexityRoot.Mutation.AddGroupMembers == nil {
 			break
@@ -1761,6 +1889,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.BulkUnlinkUserType(childComplexity, args["input"].(access.BulkUserTypeInput)), true
+	case "Mutation.changePassword":
+		if e.ComplexityRoot.Mutation.ChangePassword == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_changePassword_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ChangePassword(childComplexity, args["input"].(model.ChangePasswordInput)), true
+	case "Mutation.createApiClient":
+		if e.ComplexityRoot.Mutation.CreateAPIClient == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createApiClient_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateAPIClient(childComplexity, args["input"].(model.CreateAPIClientInput)), true
 	case "Mutation.createComputer":
 		if e.ComplexityRoot.Mutation.CreateComputer == nil {
 			break
@@ -1871,6 +2021,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateUserType(childComplexity, args["input"].(access.CreateUserTypeInput)), true
+	case "Mutation.deleteApiClient":
+		if e.ComplexityRoot.Mutation.DeleteAPIClient == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteApiClient_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteAPIClient(childComplexity, args["input"].(model.DeleteInput)), true
 	case "Mutation.deleteComputer":
 		if e.ComplexityRoot.Mutation.DeleteComputer == nil {
 			break
@@ -2014,6 +2175,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.LinkUserType(childComplexity, args["input"].(access.UserTypeLinkInput)), true
+	case "Mutation.login":
+		if e.ComplexityRoot.Mutation.Login == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_login_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Login(childComplexity, args["input"].(model.LoginInput)), true
+	case "Mutation.logout":
+		if e.ComplexityRoot.Mutation.Logout == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_logout_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Logout(childComplexity, args["input"].(model.LogoutInput)), true
 	case "Mutation.reapplyRole":
 		if e.ComplexityRoot.Mutation.ReapplyRole == nil {
 			break
@@ -2025,6 +2208,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ReapplyRole(childComplexity, args["input"].(access.ReapplyRoleInput)), true
+	case "Mutation.refreshToken":
+		if e.ComplexityRoot.Mutation.RefreshToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_refreshToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RefreshToken(childComplexity, args["input"].(model.RefreshTokenInput)), true
 	case "Mutation.removeGroupMembers":
 		if e.ComplexityRoot.Mutation.RemoveGroupMembers == nil {
 			break
@@ -2058,6 +2252,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RenameOrgUnit(childComplexity, args["input"].(admin.RenameInput)), true
+	case "Mutation.requestPasswordReset":
+		if e.ComplexityRoot.Mutation.RequestPasswordReset == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_requestPasswordReset_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RequestPasswordReset(childComplexity, args["input"].(model.RequestPasswordResetInput)), true
+	case "Mutation.resetPassword":
+		if e.ComplexityRoot.Mutation.ResetPassword == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resetPassword_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResetPassword(childComplexity, args["input"].(model.ResetPasswordInput)), true
 	case "Mutation.revokeRights":
 		if e.ComplexityRoot.Mutation.RevokeRights == nil {
 			break
@@ -2069,6 +2285,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeRights(childComplexity, args["input"].(access.UserGrantsInput)), true
+	case "Mutation.rotateApiClientSecret":
+		if e.ComplexityRoot.Mutation.RotateAPIClientSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rotateApiClientSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RotateAPIClientSecret(childComplexity, args["input"].(model.RotateAPIClientSecretInput)), true
 	case "Mutation.setViewableGroups":
 		if e.ComplexityRoot.Mutation.SetViewableGroups == nil {
 			break
@@ -2179,6 +2406,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateUserType(childComplexity, args["input"].(access.UpdateUserTypeInput)), true
+
+	case "OkPayload.ok":
+		if e.ComplexityRoot.OkPayload.Ok == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OkPayload.Ok(childComplexity), true
 
 	case "OrgUnit.children":
 		if e.ComplexityRoot.OrgUnit.Children == nil {
@@ -3635,6 +3869,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("APIClientOrder", ec.unmarshalInputAPIClientOrder),
 			graphql.NewInputUnmarshaler("APIClientWhereInput", ec.unmarshalInputAPIClientWhereInput),
+			graphql.NewInputUnmarshaler("AcceptInvitationInput", ec.unmarshalInputAcceptInvitationInput),
 			graphql.NewInputUnmarshaler("AccountOrder", ec.unmarshalInputAccountOrder),
 			graphql.NewInputUnmarshaler("ApplyRoleInput", ec.unmarshalInputApplyRoleInput),
 			graphql.NewInputUnmarshaler("AuditEventOrder", ec.unmarshalInputAuditEventOrder),
@@ -3646,8 +3881,10 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("BulkRoleInput", ec.unmarshalInputBulkRoleInput),
 			graphql.NewInputUnmarshaler("BulkSelectionInput", ec.unmarshalInputBulkSelectionInput),
 			graphql.NewInputUnmarshaler("BulkUserTypeInput", ec.unmarshalInputBulkUserTypeInput),
+			graphql.NewInputUnmarshaler("ChangePasswordInput", ec.unmarshalInputChangePasswordInput),
 			graphql.NewInputUnmarshaler("ComputerOrder", ec.unmarshalInputComputerOrder),
 			graphql.NewInputUnmarshaler("ComputerWhereInput", ec.unmarshalInputComputerWhereInput),
+			graphql.NewInputUnmarshaler("CreateApiClientInput", ec.unmarshalInputCreateApiClientInput),
 			graphql.NewInputUnmarshaler("CreateComputerInput", ec.unmarshalInputCreateComputerInput),
 			graphql.NewInputUnmarshaler("CreateDashboardInput", ec.unmarshalInputCreateDashboardInput),
 			graphql.NewInputUnmarshaler("CreateDataSetInput", ec.unmarshalInputCreateDataSetInput),
@@ -3672,14 +3909,20 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("HierarchyNodeOrder", ec.unmarshalInputHierarchyNodeOrder),
 			graphql.NewInputUnmarshaler("HierarchyNodeWhereInput", ec.unmarshalInputHierarchyNodeWhereInput),
 			graphql.NewInputUnmarshaler("ImportGroupCsvInput", ec.unmarshalInputImportGroupCsvInput),
+			graphql.NewInputUnmarshaler("LoginInput", ec.unmarshalInputLoginInput),
+			graphql.NewInputUnmarshaler("LogoutInput", ec.unmarshalInputLogoutInput),
 			graphql.NewInputUnmarshaler("OrgUnitOrder", ec.unmarshalInputOrgUnitOrder),
 			graphql.NewInputUnmarshaler("OrgUnitWhereInput", ec.unmarshalInputOrgUnitWhereInput),
 			graphql.NewInputUnmarshaler("ReapplyRoleInput", ec.unmarshalInputReapplyRoleInput),
+			graphql.NewInputUnmarshaler("RefreshTokenInput", ec.unmarshalInputRefreshTokenInput),
 			graphql.NewInputUnmarshaler("RenameInput", ec.unmarshalInputRenameInput),
+			graphql.NewInputUnmarshaler("RequestPasswordResetInput", ec.unmarshalInputRequestPasswordResetInput),
+			graphql.NewInputUnmarshaler("ResetPasswordInput", ec.unmarshalInputResetPasswordInput),
 			graphql.NewInputUnmarshaler("RightOrder", ec.unmarshalInputRightOrder),
 			graphql.NewInputUnmarshaler("RightWhereInput", ec.unmarshalInputRightWhereInput),
 			graphql.NewInputUnmarshaler("RoleOrder", ec.unmarshalInputRoleOrder),
 			graphql.NewInputUnmarshaler("RoleWhereInput", ec.unmarshalInputRoleWhereInput),
+			graphql.NewInputUnmarshaler("RotateApiClientSecretInput", ec.unmarshalInputRotateApiClientSecretInput),
 			graphql.NewInputUnmarshaler("ScimTokenOrder", ec.unmarshalInputScimTokenOrder),
 			graphql.NewInputUnmarshaler("ScimTokenWhereInput", ec.unmarshalInputScimTokenWhereInput),
 			graphql.NewInputUnmarshaler("SetViewableGroupsInput", ec.unmarshalInputSetViewableGroupsInput),
@@ -7605,6 +7848,58 @@ type Mutation {
   updateDashboard(input: UpdateDashboardInput!): UpdateDashboardPayload!
   deleteDashboard(input: DeleteInput!): DeletePayload!
 }
+
+# Signing in (no token needed) and one's own login.
+
+input LoginInput {
+  email: String!
+  password: String!
+  "Needed when the login (identity) belongs to users in several accounts."
+  accountId: ID
+}
+"Tokens for the signed-in user: a short-lived access token and a rotating refresh token."
+type AuthPayload {
+  accessToken: String!
+  expiresAt: Time!
+  refreshToken: String!
+  refreshExpiresAt: Time!
+  accountId: ID!
+  userId: ID!
+}
+input RefreshTokenInput { refreshToken: String! }
+input LogoutInput { refreshToken: String! }
+type OkPayload { ok: Boolean! }
+"Accepts a setup invitation (sets the password) or a link invitation (the existing password)."
+input AcceptInvitationInput { token: String!  password: String! }
+type AcceptInvitationPayload { userId: ID!  accountId: ID!  userName: String!  email: String! }
+input ChangePasswordInput { currentPassword: String!  newPassword: String! }
+input RequestPasswordResetInput { email: String! }
+input ResetPasswordInput { token: String!  password: String! }
+
+extend type Mutation {
+  login(input: LoginInput!): AuthPayload!
+  refreshToken(input: RefreshTokenInput!): AuthPayload!
+  logout(input: LogoutInput!): OkPayload!
+  acceptInvitation(input: AcceptInvitationInput!): AcceptInvitationPayload!
+  changePassword(input: ChangePasswordInput!): AuthPayload!
+  "Always answers ok, whether or not the email has a login."
+  requestPasswordReset(input: RequestPasswordResetInput!): OkPayload!
+  resetPassword(input: ResetPasswordInput!): OkPayload!
+}
+
+# Service clients (OAuth 2.0 client credentials at POST /oauth/token).
+
+input CreateApiClientInput { name: String!  roleIds: [ID!] }
+"The secret is shown here once; only its hash is kept."
+type ApiClientSecretPayload { apiClient: APIClient!  clientId: String!  clientSecret: String! }
+"The old secrets keep working for keepOldSeconds (0: revoked at once)."
+input RotateApiClientSecretInput { id: ID!  keepOldSeconds: Int }
+
+extend type Mutation {
+  createApiClient(input: CreateApiClientInput!): ApiClientSecretPayload!
+  rotateApiClientSecret(input: RotateApiClientSecretInput!): ApiClientSecretPayload!
+  deleteApiClient(input: DeleteInput!): DeletePayload!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -7657,6 +7952,20 @@ func (ec *executionContext) childFields_APIClientEdge(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type APIClientEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_AcceptInvitationPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "userId":
+		return ec.fieldContext_AcceptInvitationPayload_userId(ctx, field)
+	case "accountId":
+		return ec.fieldContext_AcceptInvitationPayload_accountId(ctx, field)
+	case "userName":
+		return ec.fieldContext_AcceptInvitationPayload_userName(ctx, field)
+	case "email":
+		return ec.fieldContext_AcceptInvitationPayload_email(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AcceptInvitationPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Account(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -7671,6 +7980,18 @@ func (ec *executionContext) childFields_Account(ctx context.Context, field graph
 		return ec.fieldContext_Account_userCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Account", field.Name)
+}
+
+func (ec *executionContext) childFields_ApiClientSecretPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "apiClient":
+		return ec.fieldContext_ApiClientSecretPayload_apiClient(ctx, field)
+	case "clientId":
+		return ec.fieldContext_ApiClientSecretPayload_clientId(ctx, field)
+	case "clientSecret":
+		return ec.fieldContext_ApiClientSecretPayload_clientSecret(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApiClientSecretPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7723,6 +8044,24 @@ func (ec *executionContext) childFields_AuditEventEdge(ctx context.Context, fiel
 		return ec.fieldContext_AuditEventEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditEventEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_AuthPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "accessToken":
+		return ec.fieldContext_AuthPayload_accessToken(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_AuthPayload_expiresAt(ctx, field)
+	case "refreshToken":
+		return ec.fieldContext_AuthPayload_refreshToken(ctx, field)
+	case "refreshExpiresAt":
+		return ec.fieldContext_AuthPayload_refreshExpiresAt(ctx, field)
+	case "accountId":
+		return ec.fieldContext_AuthPayload_accountId(ctx, field)
+	case "userId":
+		return ec.fieldContext_AuthPayload_userId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuthPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_BulkPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8149,6 +8488,14 @@ func (ec *executionContext) childFields_ImportGroupCsvPayload(ctx context.Contex
 		return ec.fieldContext_ImportGroupCsvPayload_addedMembers(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ImportGroupCsvPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_OkPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ok":
+		return ec.fieldContext_OkPayload_ok(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OkPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_OrgUnit(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -7,6 +7,36 @@ import (
 	"latchkey/internal/access"
 )
 
+// Accepts a setup invitation (sets the password) or a link invitation (the existing password).
+type AcceptInvitationInput struct {
+	Token    string `json:"token"`
+	Password string `json:"password"`
+}
+
+type AcceptInvitationPayload struct {
+	UserID    int    `json:"userId"`
+	AccountID int    `json:"accountId"`
+	UserName  string `json:"userName"`
+	Email     string `json:"email"`
+}
+
+// The secret is shown here once; only its hash is kept.
+type APIClientSecretPayload struct {
+	APIClient    *ent.APIClient `json:"apiClient"`
+	ClientID     string         `json:"clientId"`
+	ClientSecret string         `json:"clientSecret"`
+}
+
+type ChangePasswordInput struct {
+	CurrentPassword string `json:"currentPassword"`
+	NewPassword     string `json:"newPassword"`
+}
+
+type CreateAPIClientInput struct {
+	Name    string `json:"name"`
+	RoleIds []int  `json:"roleIds,omitempty"`
+}
+
 type CreateComputerPayload struct {
 	Computer *ent.Computer `json:"computer"`
 }
@@ -77,12 +107,46 @@ type GroupMembersPayload struct {
 	Group *ent.Group `json:"group"`
 }
 
+type LoginInput struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	// Needed when the login (identity) belongs to users in several accounts.
+	AccountID *int `json:"accountId,omitempty"`
+}
+
+type LogoutInput struct {
+	RefreshToken string `json:"refreshToken"`
+}
+
+type OkPayload struct {
+	Ok bool `json:"ok"`
+}
+
+type RefreshTokenInput struct {
+	RefreshToken string `json:"refreshToken"`
+}
+
 type RenameHierarchyNodePayload struct {
 	Node *ent.HierarchyNode `json:"node"`
 }
 
 type RenameOrgUnitPayload struct {
 	OrgUnit *ent.OrgUnit `json:"orgUnit"`
+}
+
+type RequestPasswordResetInput struct {
+	Email string `json:"email"`
+}
+
+type ResetPasswordInput struct {
+	Token    string `json:"token"`
+	Password string `json:"password"`
+}
+
+// The old secrets keep working for keepOldSeconds (0: revoked at once).
+type RotateAPIClientSecretInput struct {
+	ID             int  `json:"id"`
+	KeepOldSeconds *int `json:"keepOldSeconds,omitempty"`
 }
 
 type UpdateComputerPayload struct {

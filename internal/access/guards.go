@@ -82,7 +82,8 @@ var Guards = map[string]Guard{
 	// Signing in and one's own login.
 	"login": {Public: true}, "acceptInvitation": {Public: true}, "refreshToken": {Public: true},
 	"requestPasswordReset": {Public: true}, "resetPassword": {Public: true},
-	"logout": {SelfService: true}, "changePassword": {SelfService: true},
+	// logout's credential is the refresh token itself (the access token may be gone).
+	"logout": {Public: true}, "changePassword": {SelfService: true},
 }
 
 // Authorize checks a caller against an operation's guard. args are the operation's

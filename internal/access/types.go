@@ -162,6 +162,15 @@ func nonZero(id int) *int {
 	return &id
 }
 
+// RequireHoldsRoles refuses to give a user or service client roles carrying rights
+// the caller does not hold (SPEC §2.8).
+func RequireHoldsRoles(ctx context.Context, c *gen.Client, roleIDs []int) error {
+	if err := RequireAll(ctx, c, gen.TypeRole, roleIDs, "roleIds", "roles"); err != nil {
+		return err
+	}
+	return requireHoldsBundle(ctx, c, roleIDs, nil)
+}
+
 // requireHoldsBundle refuses to put into a type rights the caller does not hold: a
 // type's roles and company-specific rights reach every linked user (SPEC §2.8).
 func requireHoldsBundle(ctx context.Context, c *gen.Client, roleIDs []int, grants []Grant) error {

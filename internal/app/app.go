@@ -29,6 +29,14 @@ type Config struct {
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
 	Limits          graph.Limits
+	PublicURL       string
+	SMTPURL         string
+	MailFrom        string
+	InvitationTTL   time.Duration
+	RefreshTTL      time.Duration
+	// ExternalIssuers is a JSON array of external token issuers (see README).
+	ExternalIssuers string
+	CORSOrigins     string
 }
 
 // Main runs the command line with args (without the program name) and returns the
@@ -63,6 +71,20 @@ func databaseFlags(cfg *Config) []cli.Flag {
 			Sources: cli.EnvVars("LATCHKEY_AUDIENCE"), Destination: &cfg.Audience},
 		&cli.DurationFlag{Name: "token-ttl", Value: 15 * time.Minute, Usage: "lifetime of access tokens",
 			Sources: cli.EnvVars("LATCHKEY_TOKEN_TTL"), Destination: &cfg.TokenTTL},
+		&cli.StringFlag{Name: "public-url", Value: "http://localhost:8080", Usage: "public address of the frontend, for links in emails (<url>/invitation?token=…)",
+			Sources: cli.EnvVars("LATCHKEY_PUBLIC_URL"), Destination: &cfg.PublicURL},
+		&cli.StringFlag{Name: "smtp-url", Usage: "smtp://user:pass@host:587 or smtps://…:465 (default: log emails instead of sending them)",
+			Sources: cli.EnvVars("LATCHKEY_SMTP_URL"), Destination: &cfg.SMTPURL},
+		&cli.StringFlag{Name: "mail-from", Value: "Latchkey <no-reply@localhost>", Usage: "From address of emails",
+			Sources: cli.EnvVars("LATCHKEY_MAIL_FROM"), Destination: &cfg.MailFrom},
+		&cli.DurationFlag{Name: "invitation-ttl", Value: 7 * 24 * time.Hour, Usage: "how long an invitation link works",
+			Sources: cli.EnvVars("LATCHKEY_INVITATION_TTL"), Destination: &cfg.InvitationTTL},
+		&cli.DurationFlag{Name: "refresh-ttl", Value: 30 * 24 * time.Hour, Usage: "how long an unused refresh token lasts",
+			Sources: cli.EnvVars("LATCHKEY_REFRESH_TTL"), Destination: &cfg.RefreshTTL},
+		&cli.StringFlag{Name: "external-issuers", Usage: "JSON array of external token issuers: [{issuer, jwks_url, audience, algorithms, user_claim, account}]",
+			Sources: cli.EnvVars("LATCHKEY_EXTERNAL_ISSUERS"), Destination: &cfg.ExternalIssuers},
+		&cli.StringFlag{Name: "cors-origins", Usage: "comma-separated origins of SPAs allowed to call the API from a browser",
+			Sources: cli.EnvVars("LATCHKEY_CORS_ORIGINS"), Destination: &cfg.CORSOrigins},
 	}
 }
 

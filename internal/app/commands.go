@@ -68,7 +68,12 @@ func Bootstrap(ctx context.Context, cfg Config, args bootstrapArgs, stdout io.Wr
 		return err
 	}
 	defer st.Close()
-	res, err := BootstrapAccount(ctx, st, NewServer(cfg, st, log).Auth, args.Account, args.Email, args.Password)
+	srv, err := NewServer(cfg, st, log)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	res, err := BootstrapAccount(ctx, st, srv.Auth, args.Account, args.Email, args.Password)
 	if err != nil {
 		return err
 	}
@@ -168,7 +173,12 @@ func Token(ctx context.Context, cfg Config, args tokenArgs, stdout io.Writer) er
 	if err != nil {
 		return fmt.Errorf("user %q in account %q: %w", args.Email, args.Account, describe(err))
 	}
-	token, _, err := NewServer(cfg, st, log).Auth.Issue(ctx, auth.Subject{AccountID: acct.ID, UserID: u.ID})
+	srv, err := NewServer(cfg, st, log)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	token, _, err := srv.Auth.Issue(ctx, auth.Subject{AccountID: acct.ID, UserID: u.ID})
 	if err != nil {
 		return err
 	}

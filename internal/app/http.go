@@ -6,12 +6,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,19 +23,24 @@ import (
 
 	"latchkey/graph"
 	"latchkey/internal/auth"
+	"latchkey/internal/identity"
+	"latchkey/internal/mail"
 	"latchkey/internal/store"
 	"latchkey/internal/viewer"
 )
 
 // Server is the wired HTTP application over one store.
 type Server struct {
-	Handler http.Handler
-	Auth    *auth.Service
-	Keys    *auth.Keys
+	Handler  http.Handler
+	Auth     *auth.Service
+	Keys     *auth.Keys
+	Identity *identity.Service
+	// Close releases what the server holds (external issuers' key refreshers).
+	Close func()
 }
 
 // NewServer wires every endpoint of SPEC §6 over st.
-func NewServer(cfg Config, st *store.Store, log *slog.Logger) *Server {
+func NewServer(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 4 << 20
 	}
@@ -41,11 +48,27 @@ func NewServer(cfg Config, st *store.Store, log *slog.Logger) *Server {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(st.DB, "latchkey"))
 
-	keys, authn := newAuth(cfg, st, log)
-	gql := graph.NewHandler(st.Client, graph.Config{Limits: cfg.Limits, Logger: log, Registerer: reg})
+	keys, authn, closeAuth, err := newAuth(cfg, st, log)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := identity.New(identity.Config{BaseURL: cfg.PublicURL, InvitationTTL: cfg.InvitationTTL, RefreshTTL: cfg.RefreshTTL}, authn)
+	if err != nil {
+		closeAuth()
+		return nil, err
+	}
+	origins, err := auth.ParseCORSOrigins(cfg.CORSOrigins)
+	if err != nil {
+		closeAuth()
+		return nil, err
+	}
+	login := &graph.LoginLimits{PerAddress: auth.NewLimiter(2*time.Second, 20), PerLogin: auth.NewLimiter(12*time.Second, 5)}
+	gql := graph.NewHandler(st.Client, graph.Config{Limits: cfg.Limits, Logger: log, Registerer: reg, Identity: ids, Login: login})
+	cors := auth.CORS(origins)
 
 	mux := http.NewServeMux()
-	mux.Handle("/query", signInOrAuthenticated(gql, authn.Middleware(gql)))
+	mux.Handle("/query", cors(signInOrAuthenticated(gql, authn.Middleware(gql))))
+	mux.Handle("POST "+auth.OAuthTokenPath, cors(authn.OAuthTokenEndpoint(auth.NewLimiter(time.Second, 30), auth.NewLimiter(6*time.Second, 10))))
 	mux.Handle("GET /{$}", graph.GraphiQL("/query"))
 	mux.Handle("/.well-known/jwks.json", keys.JWKSHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -66,7 +89,15 @@ func NewServer(cfg Config, st *store.Store, log *slog.Logger) *Server {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 
-	return &Server{Handler: withRequestID(withAccessLog(log, withMetrics(reg, mux, withBodyLimit(cfg.MaxBodyBytes, mux)))), Auth: authn, Keys: keys}
+	handler := withRequestID(withAccessLog(log, withMetrics(reg, mux, withBodyLimit(cfg.MaxBodyBytes, withClientAddr(mux)))))
+	return &Server{Handler: handler, Auth: authn, Keys: keys, Identity: ids, Close: closeAuth}, nil
+}
+
+// withClientAddr puts the client's address in the context, for rate limits.
+func withClientAddr(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(viewer.WithClientAddr(r.Context(), auth.RemoteIPKey(r))))
+	})
 }
 
 // signInOrAuthenticated serves requests that only sign in (login, acceptInvitation…)
@@ -90,7 +121,7 @@ func signInOrAuthenticated(public, authenticated http.Handler) http.Handler {
 	})
 }
 
-func newAuth(cfg Config, st *store.Store, log *slog.Logger) (*auth.Keys, *auth.Service) {
+func newAuth(cfg Config, st *store.Store, log *slog.Logger) (*auth.Keys, *auth.Service, func(), error) {
 	var keyOpts []auth.KeyOption
 	if cfg.SigningKeyFile != "" {
 		keyOpts = append(keyOpts, auth.WithKeyFile(cfg.SigningKeyFile))
@@ -107,7 +138,25 @@ func newAuth(cfg Config, st *store.Store, log *slog.Logger) (*auth.Keys, *auth.S
 	if cfg.TokenTTL > 0 {
 		opts = append(opts, auth.WithTTL(cfg.TokenTTL))
 	}
-	return keys, auth.NewService(st.Client, keys, opts...)
+	closeAll := func() {}
+	if strings.TrimSpace(cfg.ExternalIssuers) != "" {
+		issuers, err := auth.ParseExternalIssuers(cfg.ExternalIssuers)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("external issuers: %w", err)
+		}
+		for _, is := range issuers {
+			if is.Issuer == cfg.Issuer || (cfg.Issuer == "" && is.Issuer == auth.DefaultIssuer) {
+				return nil, nil, nil, fmt.Errorf("external issuer %q is Latchkey's own issuer", is.Issuer)
+			}
+		}
+		v, err := auth.NewExternalVerifier(issuers, auth.WithExternalLogger(log))
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("external issuers: %w", err)
+		}
+		opts = append(opts, auth.WithExternalIssuers(v))
+		closeAll = v.Close
+	}
+	return keys, auth.NewService(st.Client, keys, opts...), closeAll, nil
 }
 
 // Serve runs the server until ctx ends or the process gets SIGINT or SIGTERM, then
@@ -121,10 +170,19 @@ func Serve(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer st.Close()
-	app := NewServer(cfg, st, log)
+	app, err := NewServer(cfg, st, log)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
 	if err := app.Keys.Ensure(ctx); err != nil {
 		return err
 	}
+	sender, err := mail.NewSender(st.Client, mail.Config{SMTPURL: cfg.SMTPURL, From: cfg.MailFrom, Logger: log})
+	if err != nil {
+		return err
+	}
+	go func() { _ = sender.Run(ctx) }()
 	srv := &http.Server{
 		Addr:              cfg.Addr,
 		Handler:           app.Handler,

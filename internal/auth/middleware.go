@@ -32,6 +32,8 @@ func BearerToken(r *http.Request) (string, bool) {
 // Middleware authenticates every request by its bearer token and runs next as
 // the token's user. A missing or bad token, or a user who is gone, inactive or
 // suspended, gets 401 with a GraphQL-shaped error; the reason is logged.
+// Service tokens run next as their API client (viewer.KindService), and tokens of
+// issuers configured with WithExternalIssuers as the user their claim names.
 func (s *Service) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v, err := s.authenticate(r)
@@ -53,9 +55,15 @@ func (s *Service) authenticate(r *http.Request) (*viewer.Viewer, error) {
 		return nil, problem.New(problem.Unauthenticated, "", "malformed Authorization header: want Bearer <token>")
 	}
 	ctx := r.Context()
-	sub, err := s.Verify(ctx, token)
+	// Latchkey's user tokens, service tokens of API clients (a ready viewer) and
+	// tokens of configured external issuers (mapped to a user): see verifyBearer.
+	sub, svc, err := s.verifyBearer(ctx, token)
 	if err != nil {
 		return nil, err
+	}
+	if svc != nil {
+		s.attachAuthority(svc)
+		return svc, nil
 	}
 	// The system viewer confines the lookup to the token's account.
 	sys := viewer.System(ctx, sub.AccountID, "auth")

@@ -23,6 +23,7 @@ const (
 	BadUserInput    Code = "BAD_USER_INPUT"
 	Conflict        Code = "CONFLICT"
 	ReadOnly        Code = "READ_ONLY"
+	TooManyRequests Code = "TOO_MANY_REQUESTS"
 	Internal        Code = "INTERNAL_SERVER_ERROR"
 )
 

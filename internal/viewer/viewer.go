@@ -142,3 +142,16 @@ func Operation(ctx context.Context) string {
 	op, _ := ctx.Value(operationKey{}).(string)
 	return op
 }
+
+type clientAddrKey struct{}
+
+// WithClientAddr returns ctx carrying the client's network address (for rate limits).
+func WithClientAddr(ctx context.Context, addr string) context.Context {
+	return context.WithValue(ctx, clientAddrKey{}, addr)
+}
+
+// ClientAddr is the client's network address, or "".
+func ClientAddr(ctx context.Context) string {
+	a, _ := ctx.Value(clientAddrKey{}).(string)
+	return a
+}

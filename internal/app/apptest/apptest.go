@@ -33,7 +33,11 @@ type Env struct {
 func New(t testing.TB, st *store.Store, cfg app.Config) *Env {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a := app.NewServer(cfg, st, log)
+	a, err := app.NewServer(cfg, st, log)
+	if err != nil {
+		t.Fatalf("NewServer: %v", err)
+	}
+	t.Cleanup(a.Close)
 	srv := httptest.NewServer(a.Handler)
 	t.Cleanup(srv.Close)
 	return &Env{T: t, Store: st, App: a, Server: srv}
