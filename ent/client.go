@@ -28,6 +28,7 @@ import (
 	"latchkey/ent/refreshtoken"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/scimmappingrule"
 	"latchkey/ent/scimtoken"
 	"latchkey/ent/signingkey"
 	"latchkey/ent/user"
@@ -82,6 +83,8 @@ type Client struct {
 	Right *RightClient
 	// Role is the client for interacting with the Role builders.
 	Role *RoleClient
+	// ScimMappingRule is the client for interacting with the ScimMappingRule builders.
+	ScimMappingRule *ScimMappingRuleClient
 	// ScimToken is the client for interacting with the ScimToken builders.
 	ScimToken *ScimTokenClient
 	// SigningKey is the client for interacting with the SigningKey builders.
@@ -122,6 +125,7 @@ func (c *Client) init() {
 	c.RefreshToken = NewRefreshTokenClient(c.config)
 	c.Right = NewRightClient(c.config)
 	c.Role = NewRoleClient(c.config)
+	c.ScimMappingRule = NewScimMappingRuleClient(c.config)
 	c.ScimToken = NewScimTokenClient(c.config)
 	c.SigningKey = NewSigningKeyClient(c.config)
 	c.User = NewUserClient(c.config)
@@ -237,6 +241,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		RefreshToken:    NewRefreshTokenClient(cfg),
 		Right:           NewRightClient(cfg),
 		Role:            NewRoleClient(cfg),
+		ScimMappingRule: NewScimMappingRuleClient(cfg),
 		ScimToken:       NewScimTokenClient(cfg),
 		SigningKey:      NewSigningKeyClient(cfg),
 		User:            NewUserClient(cfg),
@@ -279,6 +284,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		RefreshToken:    NewRefreshTokenClient(cfg),
 		Right:           NewRightClient(cfg),
 		Role:            NewRoleClient(cfg),
+		ScimMappingRule: NewScimMappingRuleClient(cfg),
 		ScimToken:       NewScimTokenClient(cfg),
 		SigningKey:      NewSigningKeyClient(cfg),
 		User:            NewUserClient(cfg),
@@ -317,7 +323,8 @@ func (c *Client) Use(hooks ...Hook) {
 		c.APIClient, c.APIClientSecret, c.Account, c.AuditEvent, c.Computer,
 		c.Dashboard, c.DataSet, c.Group, c.HierarchyNode, c.Identity, c.Invitation,
 		c.OrgUnit, c.OutboxMessage, c.PasswordReset, c.RefreshToken, c.Right, c.Role,
-		c.ScimToken, c.SigningKey, c.User, c.UserGrant, c.UserType, c.UserTypeGrant,
+		c.ScimMappingRule, c.ScimToken, c.SigningKey, c.User, c.UserGrant, c.UserType,
+		c.UserTypeGrant,
 	} {
 		n.Use(hooks...)
 	}
@@ -330,7 +337,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.APIClient, c.APIClientSecret, c.Account, c.AuditEvent, c.Computer,
 		c.Dashboard, c.DataSet, c.Group, c.HierarchyNode, c.Identity, c.Invitation,
 		c.OrgUnit, c.OutboxMessage, c.PasswordReset, c.RefreshToken, c.Right, c.Role,
-		c.ScimToken, c.SigningKey, c.User, c.UserGrant, c.UserType, c.UserTypeGrant,
+		c.ScimMappingRule, c.ScimToken, c.SigningKey, c.User, c.UserGrant, c.UserType,
+		c.UserTypeGrant,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -373,6 +381,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Right.mutate(ctx, m)
 	case *RoleMutation:
 		return c.Role.mutate(ctx, m)
+	case *ScimMappingRuleMutation:
+		return c.ScimMappingRule.mutate(ctx, m)
 	case *ScimTokenMutation:
 		return c.ScimToken.mutate(ctx, m)
 	case *SigningKeyMutation:
@@ -3212,6 +3222,188 @@ func (c *RoleClient) mutate(ctx context.Context, m *RoleMutation) (Value, error)
 	}
 }
 
+// ScimMappingRuleClient is a client for the ScimMappingRule schema.
+type ScimMappingRuleClient struct {
+	config
+}
+
+// NewScimMappingRuleClient returns a client for the ScimMappingRule from the given config.
+func NewScimMappingRuleClient(c config) *ScimMappingRuleClient {
+	return &ScimMappingRuleClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `scimmappingrule.Hooks(f(g(h())))`.
+func (c *ScimMappingRuleClient) Use(hooks ...Hook) {
+	c.hooks.ScimMappingRule = append(c.hooks.ScimMappingRule, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `scimmappingrule.Intercept(f(g(h())))`.
+func (c *ScimMappingRuleClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ScimMappingRule = append(c.inters.ScimMappingRule, interceptors...)
+}
+
+// Create returns a builder for creating a ScimMappingRule entity.
+func (c *ScimMappingRuleClient) Create() *ScimMappingRuleCreate {
+	mutation := newScimMappingRuleMutation(c.config, OpCreate)
+	return &ScimMappingRuleCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ScimMappingRule entities.
+func (c *ScimMappingRuleClient) CreateBulk(builders ...*ScimMappingRuleCreate) *ScimMappingRuleCreateBulk {
+	return &ScimMappingRuleCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ScimMappingRuleClient) MapCreateBulk(slice any, setFunc func(*ScimMappingRuleCreate, int)) *ScimMappingRuleCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ScimMappingRuleCreateBulk{err: fmt.Errorf("calling to ScimMappingRuleClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ScimMappingRuleCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ScimMappingRuleCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ScimMappingRule.
+func (c *ScimMappingRuleClient) Update() *ScimMappingRuleUpdate {
+	mutation := newScimMappingRuleMutation(c.config, OpUpdate)
+	return &ScimMappingRuleUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ScimMappingRuleClient) UpdateOne(_m *ScimMappingRule) *ScimMappingRuleUpdateOne {
+	mutation := newScimMappingRuleMutation(c.config, OpUpdateOne, withScimMappingRule(_m))
+	return &ScimMappingRuleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ScimMappingRuleClient) UpdateOneID(id int) *ScimMappingRuleUpdateOne {
+	mutation := newScimMappingRuleMutation(c.config, OpUpdateOne, withScimMappingRuleID(id))
+	return &ScimMappingRuleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ScimMappingRule.
+func (c *ScimMappingRuleClient) Delete() *ScimMappingRuleDelete {
+	mutation := newScimMappingRuleMutation(c.config, OpDelete)
+	return &ScimMappingRuleDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ScimMappingRuleClient) DeleteOne(_m *ScimMappingRule) *ScimMappingRuleDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ScimMappingRuleClient) DeleteOneID(id int) *ScimMappingRuleDeleteOne {
+	builder := c.Delete().Where(scimmappingrule.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ScimMappingRuleDeleteOne{builder}
+}
+
+// Query returns a query builder for ScimMappingRule.
+func (c *ScimMappingRuleClient) Query() *ScimMappingRuleQuery {
+	return &ScimMappingRuleQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeScimMappingRule},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ScimMappingRule entity by its id.
+func (c *ScimMappingRuleClient) Get(ctx context.Context, id int) (*ScimMappingRule, error) {
+	return c.Query().Where(scimmappingrule.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ScimMappingRuleClient) GetX(ctx context.Context, id int) *ScimMappingRule {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryAccount queries the account edge of a ScimMappingRule.
+func (c *ScimMappingRuleClient) QueryAccount(_m *ScimMappingRule) *AccountQuery {
+	query := (&AccountClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(scimmappingrule.Table, scimmappingrule.FieldID, id),
+			sqlgraph.To(account.Table, account.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, scimmappingrule.AccountTable, scimmappingrule.AccountColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryUserType queries the user_type edge of a ScimMappingRule.
+func (c *ScimMappingRuleClient) QueryUserType(_m *ScimMappingRule) *UserTypeQuery {
+	query := (&UserTypeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(scimmappingrule.Table, scimmappingrule.FieldID, id),
+			sqlgraph.To(usertype.Table, usertype.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, scimmappingrule.UserTypeTable, scimmappingrule.UserTypeColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRole queries the role edge of a ScimMappingRule.
+func (c *ScimMappingRuleClient) QueryRole(_m *ScimMappingRule) *RoleQuery {
+	query := (&RoleClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(scimmappingrule.Table, scimmappingrule.FieldID, id),
+			sqlgraph.To(role.Table, role.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, scimmappingrule.RoleTable, scimmappingrule.RoleColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ScimMappingRuleClient) Hooks() []Hook {
+	hooks := c.hooks.ScimMappingRule
+	return append(hooks[:len(hooks):len(hooks)], scimmappingrule.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *ScimMappingRuleClient) Interceptors() []Interceptor {
+	return c.inters.ScimMappingRule
+}
+
+func (c *ScimMappingRuleClient) mutate(ctx context.Context, m *ScimMappingRuleMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ScimMappingRuleCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ScimMappingRuleUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ScimMappingRuleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ScimMappingRuleDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ScimMappingRule mutation op: %q", m.Op())
+	}
+}
+
 // ScimTokenClient is a client for the ScimToken schema.
 type ScimTokenClient struct {
 	config
@@ -4517,14 +4709,14 @@ type (
 	hooks struct {
 		APIClient, APIClientSecret, Account, AuditEvent, Computer, Dashboard, DataSet,
 		Group, HierarchyNode, Identity, Invitation, OrgUnit, OutboxMessage,
-		PasswordReset, RefreshToken, Right, Role, ScimToken, SigningKey, User,
-		UserGrant, UserType, UserTypeGrant []ent.Hook
+		PasswordReset, RefreshToken, Right, Role, ScimMappingRule, ScimToken,
+		SigningKey, User, UserGrant, UserType, UserTypeGrant []ent.Hook
 	}
 	inters struct {
 		APIClient, APIClientSecret, Account, AuditEvent, Computer, Dashboard, DataSet,
 		Group, HierarchyNode, Identity, Invitation, OrgUnit, OutboxMessage,
-		PasswordReset, RefreshToken, Right, Role, ScimToken, SigningKey, User,
-		UserGrant, UserType, UserTypeGrant []ent.Interceptor
+		PasswordReset, RefreshToken, Right, Role, ScimMappingRule, ScimToken,
+		SigningKey, User, UserGrant, UserType, UserTypeGrant []ent.Interceptor
 	}
 )
 

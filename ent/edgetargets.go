@@ -23,6 +23,7 @@ import (
 	"latchkey/ent/refreshtoken"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/scimmappingrule"
 	"latchkey/ent/scimtoken"
 	"latchkey/ent/signingkey"
 	"latchkey/ent/user"
@@ -99,6 +100,11 @@ var EdgeTargets = map[string]map[string]string{
 		"rights":     "Right",
 		"users":      "User",
 		"user_types": "UserType",
+	},
+	"ScimMappingRule": {
+		"account":   "Account",
+		"user_type": "UserType",
+		"role":      "Role",
 	},
 	"ScimToken": {
 		"account": "Account",
@@ -185,6 +191,8 @@ func (c *Client) CountByIDs(ctx context.Context, typ string, ids []int) (int, er
 		return c.Right.Query().Where(right.IDIn(ids...)).Count(ctx)
 	case "Role":
 		return c.Role.Query().Where(role.IDIn(ids...)).Count(ctx)
+	case "ScimMappingRule":
+		return c.ScimMappingRule.Query().Where(scimmappingrule.IDIn(ids...)).Count(ctx)
 	case "ScimToken":
 		return c.ScimToken.Query().Where(scimtoken.IDIn(ids...)).Count(ctx)
 	case "SigningKey":
@@ -351,6 +359,15 @@ func (c *Client) RecordsByIDs(ctx context.Context, typ string, ids []int) (map[i
 		return out, nil
 	case "Role":
 		nodes, err := c.Role.Query().Where(role.IDIn(ids...)).All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range nodes {
+			out[n.ID] = n
+		}
+		return out, nil
+	case "ScimMappingRule":
+		nodes, err := c.ScimMappingRule.Query().Where(scimmappingrule.IDIn(ids...)).All(ctx)
 		if err != nil {
 			return nil, err
 		}

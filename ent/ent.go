@@ -23,6 +23,7 @@ import (
 	"latchkey/ent/refreshtoken"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/scimmappingrule"
 	"latchkey/ent/scimtoken"
 	"latchkey/ent/signingkey"
 	"latchkey/ent/user"
@@ -112,6 +113,7 @@ func checkColumn(t, c string) error {
 			refreshtoken.Table:    refreshtoken.ValidColumn,
 			right.Table:           right.ValidColumn,
 			role.Table:            role.ValidColumn,
+			scimmappingrule.Table: scimmappingrule.ValidColumn,
 			scimtoken.Table:       scimtoken.ValidColumn,
 			signingkey.Table:      signingkey.ValidColumn,
 			user.Table:            user.ValidColumn,

@@ -21,6 +21,7 @@ import (
 	"latchkey/ent/refreshtoken"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/scimmappingrule"
 	"latchkey/ent/scimtoken"
 	"latchkey/ent/signingkey"
 	"latchkey/ent/user"
@@ -36,7 +37,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 23)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 24)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   apiclient.Table,
@@ -383,6 +384,25 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[17] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   scimmappingrule.Table,
+			Columns: scimmappingrule.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: scimmappingrule.FieldID,
+			},
+		},
+		Type: "ScimMappingRule",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			scimmappingrule.FieldAccountID:  {Type: field.TypeInt, Column: scimmappingrule.FieldAccountID},
+			scimmappingrule.FieldCreatedAt:  {Type: field.TypeTime, Column: scimmappingrule.FieldCreatedAt},
+			scimmappingrule.FieldUpdatedAt:  {Type: field.TypeTime, Column: scimmappingrule.FieldUpdatedAt},
+			scimmappingrule.FieldGroupName:  {Type: field.TypeString, Column: scimmappingrule.FieldGroupName},
+			scimmappingrule.FieldUserTypeID: {Type: field.TypeInt, Column: scimmappingrule.FieldUserTypeID},
+			scimmappingrule.FieldRoleID:     {Type: field.TypeInt, Column: scimmappingrule.FieldRoleID},
+		},
+	}
+	graph.Nodes[18] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   scimtoken.Table,
 			Columns: scimtoken.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -403,7 +423,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			scimtoken.FieldRevokedAt:   {Type: field.TypeTime, Column: scimtoken.FieldRevokedAt},
 		},
 	}
-	graph.Nodes[18] = &sqlgraph.Node{
+	graph.Nodes[19] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   signingkey.Table,
 			Columns: signingkey.Columns,
@@ -423,7 +443,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			signingkey.FieldNotAfter:   {Type: field.TypeTime, Column: signingkey.FieldNotAfter},
 		},
 	}
-	graph.Nodes[19] = &sqlgraph.Node{
+	graph.Nodes[20] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -459,7 +479,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldLastLoginAt:    {Type: field.TypeTime, Column: user.FieldLastLoginAt},
 		},
 	}
-	graph.Nodes[20] = &sqlgraph.Node{
+	graph.Nodes[21] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usergrant.Table,
 			Columns: usergrant.Columns,
@@ -489,7 +509,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			usergrant.FieldGrantedAt:      {Type: field.TypeTime, Column: usergrant.FieldGrantedAt},
 		},
 	}
-	graph.Nodes[21] = &sqlgraph.Node{
+	graph.Nodes[22] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usertype.Table,
 			Columns: usertype.Columns,
@@ -508,7 +528,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			usertype.FieldReadOnly:    {Type: field.TypeBool, Column: usertype.FieldReadOnly},
 		},
 	}
-	graph.Nodes[22] = &sqlgraph.Node{
+	graph.Nodes[23] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usertypegrant.Table,
 			Columns: usertypegrant.Columns,
@@ -941,6 +961,42 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Role",
 		"UserType",
+	)
+	graph.MustAddE(
+		"account",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   scimmappingrule.AccountTable,
+			Columns: []string{scimmappingrule.AccountColumn},
+			Bidi:    false,
+		},
+		"ScimMappingRule",
+		"Account",
+	)
+	graph.MustAddE(
+		"user_type",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   scimmappingrule.UserTypeTable,
+			Columns: []string{scimmappingrule.UserTypeColumn},
+			Bidi:    false,
+		},
+		"ScimMappingRule",
+		"UserType",
+	)
+	graph.MustAddE(
+		"role",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   scimmappingrule.RoleTable,
+			Columns: []string{scimmappingrule.RoleColumn},
+			Bidi:    false,
+		},
+		"ScimMappingRule",
+		"Role",
 	)
 	graph.MustAddE(
 		"account",
@@ -3095,6 +3151,118 @@ func (f *RoleFilter) WhereHasUserTypesWith(preds ...predicate.UserType) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *ScimMappingRuleQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the ScimMappingRuleQuery builder.
+func (_q *ScimMappingRuleQuery) Filter() *ScimMappingRuleFilter {
+	return &ScimMappingRuleFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *ScimMappingRuleMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the ScimMappingRuleMutation builder.
+func (m *ScimMappingRuleMutation) Filter() *ScimMappingRuleFilter {
+	return &ScimMappingRuleFilter{config: m.config, predicateAdder: m}
+}
+
+// ScimMappingRuleFilter provides a generic filtering capability at runtime for ScimMappingRuleQuery.
+type ScimMappingRuleFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *ScimMappingRuleFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *ScimMappingRuleFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(scimmappingrule.FieldID))
+}
+
+// WhereAccountID applies the entql int predicate on the account_id field.
+func (f *ScimMappingRuleFilter) WhereAccountID(p entql.IntP) {
+	f.Where(p.Field(scimmappingrule.FieldAccountID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *ScimMappingRuleFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(scimmappingrule.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *ScimMappingRuleFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(scimmappingrule.FieldUpdatedAt))
+}
+
+// WhereGroupName applies the entql string predicate on the group_name field.
+func (f *ScimMappingRuleFilter) WhereGroupName(p entql.StringP) {
+	f.Where(p.Field(scimmappingrule.FieldGroupName))
+}
+
+// WhereUserTypeID applies the entql int predicate on the user_type_id field.
+func (f *ScimMappingRuleFilter) WhereUserTypeID(p entql.IntP) {
+	f.Where(p.Field(scimmappingrule.FieldUserTypeID))
+}
+
+// WhereRoleID applies the entql int predicate on the role_id field.
+func (f *ScimMappingRuleFilter) WhereRoleID(p entql.IntP) {
+	f.Where(p.Field(scimmappingrule.FieldRoleID))
+}
+
+// WhereHasAccount applies a predicate to check if query has an edge account.
+func (f *ScimMappingRuleFilter) WhereHasAccount() {
+	f.Where(entql.HasEdge("account"))
+}
+
+// WhereHasAccountWith applies a predicate to check if query has an edge account with a given conditions (other predicates).
+func (f *ScimMappingRuleFilter) WhereHasAccountWith(preds ...predicate.Account) {
+	f.Where(entql.HasEdgeWith("account", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasUserType applies a predicate to check if query has an edge user_type.
+func (f *ScimMappingRuleFilter) WhereHasUserType() {
+	f.Where(entql.HasEdge("user_type"))
+}
+
+// WhereHasUserTypeWith applies a predicate to check if query has an edge user_type with a given conditions (other predicates).
+func (f *ScimMappingRuleFilter) WhereHasUserTypeWith(preds ...predicate.UserType) {
+	f.Where(entql.HasEdgeWith("user_type", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasRole applies a predicate to check if query has an edge role.
+func (f *ScimMappingRuleFilter) WhereHasRole() {
+	f.Where(entql.HasEdge("role"))
+}
+
+// WhereHasRoleWith applies a predicate to check if query has an edge role with a given conditions (other predicates).
+func (f *ScimMappingRuleFilter) WhereHasRoleWith(preds ...predicate.Role) {
+	f.Where(entql.HasEdgeWith("role", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *ScimTokenQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -3123,7 +3291,7 @@ type ScimTokenFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ScimTokenFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3222,7 +3390,7 @@ type SigningKeyFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SigningKeyFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3297,7 +3465,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3578,7 +3746,7 @@ type UserGrantFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserGrantFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3829,7 +3997,7 @@ type UserTypeFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserTypeFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[22].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3955,7 +4123,7 @@ type UserTypeGrantFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserTypeGrantFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[22].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[23].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

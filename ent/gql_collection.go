@@ -17,6 +17,7 @@ import (
 	"latchkey/ent/orgunit"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/scimmappingrule"
 	"latchkey/ent/scimtoken"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
@@ -1799,6 +1800,145 @@ func newRolePaginateArgs(rv map[string]any) *rolePaginateArgs {
 	}
 	if v, ok := rv[whereField].(*RoleWhereInput); ok {
 		args.opts = append(args.opts, WithRoleFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ScimMappingRuleQuery) CollectFields(ctx context.Context, satisfies ...string) (*ScimMappingRuleQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ScimMappingRuleQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(scimmappingrule.Columns))
+		selectedFields = []string{scimmappingrule.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "userType":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&UserTypeClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, usertypeImplementors)...); err != nil {
+				return err
+			}
+			_q.withUserType = query
+			if _, ok := fieldSeen[scimmappingrule.FieldUserTypeID]; !ok {
+				selectedFields = append(selectedFields, scimmappingrule.FieldUserTypeID)
+				fieldSeen[scimmappingrule.FieldUserTypeID] = struct{}{}
+			}
+
+		case "role":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&RoleClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, roleImplementors)...); err != nil {
+				return err
+			}
+			_q.withRole = query
+			if _, ok := fieldSeen[scimmappingrule.FieldRoleID]; !ok {
+				selectedFields = append(selectedFields, scimmappingrule.FieldRoleID)
+				fieldSeen[scimmappingrule.FieldRoleID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[scimmappingrule.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, scimmappingrule.FieldCreatedAt)
+				fieldSeen[scimmappingrule.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[scimmappingrule.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, scimmappingrule.FieldUpdatedAt)
+				fieldSeen[scimmappingrule.FieldUpdatedAt] = struct{}{}
+			}
+		case "groupName":
+			if _, ok := fieldSeen[scimmappingrule.FieldGroupName]; !ok {
+				selectedFields = append(selectedFields, scimmappingrule.FieldGroupName)
+				fieldSeen[scimmappingrule.FieldGroupName] = struct{}{}
+			}
+		case "userTypeID":
+			if _, ok := fieldSeen[scimmappingrule.FieldUserTypeID]; !ok {
+				selectedFields = append(selectedFields, scimmappingrule.FieldUserTypeID)
+				fieldSeen[scimmappingrule.FieldUserTypeID] = struct{}{}
+			}
+		case "roleID":
+			if _, ok := fieldSeen[scimmappingrule.FieldRoleID]; !ok {
+				selectedFields = append(selectedFields, scimmappingrule.FieldRoleID)
+				fieldSeen[scimmappingrule.FieldRoleID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type scimmappingrulePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ScimMappingRulePaginateOption
+}
+
+func newScimMappingRulePaginateArgs(rv map[string]any) *scimmappingrulePaginateArgs {
+	args := &scimmappingrulePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ScimMappingRuleOrder{Field: &ScimMappingRuleOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithScimMappingRuleOrder(order))
+			}
+		case *ScimMappingRuleOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithScimMappingRuleOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*ScimMappingRuleWhereInput); ok {
+		args.opts = append(args.opts, WithScimMappingRuleFilter(v.Filter))
 	}
 	return args
 }

@@ -208,6 +208,22 @@ func (_m *Role) UserTypes(ctx context.Context) (result []*UserType, err error) {
 	return result, err
 }
 
+func (_m *ScimMappingRule) UserType(ctx context.Context) (*UserType, error) {
+	result, err := _m.Edges.UserTypeOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryUserType().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *ScimMappingRule) Role(ctx context.Context) (*Role, error) {
+	result, err := _m.Edges.RoleOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryRole().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *User) Manager(ctx context.Context) (*User, error) {
 	result, err := _m.Edges.ManagerOrErr()
 	if IsNotLoaded(err) {

@@ -18,6 +18,7 @@ import (
 	"latchkey/ent/orgunit"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/scimmappingrule"
 	"latchkey/ent/scimtoken"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
@@ -88,6 +89,11 @@ var roleImplementors = []string{"Role", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Role) IsNode() {}
+
+var scimmappingruleImplementors = []string{"ScimMappingRule", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*ScimMappingRule) IsNode() {}
 
 var scimtokenImplementors = []string{"ScimToken", "Node"}
 
@@ -286,6 +292,15 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			Where(role.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, roleImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case scimmappingrule.Table:
+		query := c.ScimMappingRule.Query().
+			Where(scimmappingrule.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, scimmappingruleImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -572,6 +587,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 		query := c.Role.Query().
 			Where(role.IDIn(ids...))
 		query, err := query.CollectFields(ctx, roleImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case scimmappingrule.Table:
+		query := c.ScimMappingRule.Query().
+			Where(scimmappingrule.IDIn(ids...))
+		query, err := query.CollectFields(ctx, scimmappingruleImplementors...)
 		if err != nil {
 			return nil, err
 		}

@@ -18,6 +18,7 @@ import (
 	"latchkey/ent/orgunit"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/scimmappingrule"
 	"latchkey/ent/scimtoken"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
@@ -3850,6 +3851,320 @@ func (_m *Role) ToEdge(order *RoleOrder) *RoleEdge {
 		order = DefaultRoleOrder
 	}
 	return &RoleEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// ScimMappingRuleEdge is the edge representation of ScimMappingRule.
+type ScimMappingRuleEdge struct {
+	Node   *ScimMappingRule `json:"node"`
+	Cursor Cursor           `json:"cursor"`
+}
+
+// ScimMappingRuleConnection is the connection containing edges to ScimMappingRule.
+type ScimMappingRuleConnection struct {
+	Edges      []*ScimMappingRuleEdge `json:"edges"`
+	PageInfo   PageInfo               `json:"pageInfo"`
+	TotalCount int                    `json:"totalCount"`
+}
+
+func (c *ScimMappingRuleConnection) build(nodes []*ScimMappingRule, pager *scimmappingrulePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *ScimMappingRule
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *ScimMappingRule {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *ScimMappingRule {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ScimMappingRuleEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ScimMappingRuleEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ScimMappingRulePaginateOption enables pagination customization.
+type ScimMappingRulePaginateOption func(*scimmappingrulePager) error
+
+// WithScimMappingRuleOrder configures pagination ordering.
+func WithScimMappingRuleOrder(order *ScimMappingRuleOrder) ScimMappingRulePaginateOption {
+	if order == nil {
+		order = DefaultScimMappingRuleOrder
+	}
+	o := *order
+	return func(pager *scimmappingrulePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultScimMappingRuleOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithScimMappingRuleFilter configures pagination filter.
+func WithScimMappingRuleFilter(filter func(*ScimMappingRuleQuery) (*ScimMappingRuleQuery, error)) ScimMappingRulePaginateOption {
+	return func(pager *scimmappingrulePager) error {
+		if filter == nil {
+			return errors.New("ScimMappingRuleQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type scimmappingrulePager struct {
+	reverse bool
+	order   *ScimMappingRuleOrder
+	filter  func(*ScimMappingRuleQuery) (*ScimMappingRuleQuery, error)
+}
+
+func newScimMappingRulePager(opts []ScimMappingRulePaginateOption, reverse bool) (*scimmappingrulePager, error) {
+	pager := &scimmappingrulePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultScimMappingRuleOrder
+	}
+	return pager, nil
+}
+
+func (p *scimmappingrulePager) applyFilter(query *ScimMappingRuleQuery) (*ScimMappingRuleQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *scimmappingrulePager) toCursor(_m *ScimMappingRule) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *scimmappingrulePager) applyCursors(query *ScimMappingRuleQuery, after, before *Cursor) (*ScimMappingRuleQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultScimMappingRuleOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *scimmappingrulePager) applyOrder(query *ScimMappingRuleQuery) *ScimMappingRuleQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultScimMappingRuleOrder.Field {
+		query = query.Order(DefaultScimMappingRuleOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *scimmappingrulePager) orderExpr(query *ScimMappingRuleQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultScimMappingRuleOrder.Field {
+			b.Comma().Ident(DefaultScimMappingRuleOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to ScimMappingRule.
+func (_m *ScimMappingRuleQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ScimMappingRulePaginateOption,
+) (*ScimMappingRuleConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newScimMappingRulePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ScimMappingRuleConnection{Edges: []*ScimMappingRuleEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// ScimMappingRuleOrderFieldCreatedAt orders ScimMappingRule by created_at.
+	ScimMappingRuleOrderFieldCreatedAt = &ScimMappingRuleOrderField{
+		Value: func(_m *ScimMappingRule) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: scimmappingrule.FieldCreatedAt,
+		toTerm: scimmappingrule.ByCreatedAt,
+		toCursor: func(_m *ScimMappingRule) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// ScimMappingRuleOrderFieldUpdatedAt orders ScimMappingRule by updated_at.
+	ScimMappingRuleOrderFieldUpdatedAt = &ScimMappingRuleOrderField{
+		Value: func(_m *ScimMappingRule) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: scimmappingrule.FieldUpdatedAt,
+		toTerm: scimmappingrule.ByUpdatedAt,
+		toCursor: func(_m *ScimMappingRule) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f ScimMappingRuleOrderField) String() string {
+	var str string
+	switch f.column {
+	case ScimMappingRuleOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case ScimMappingRuleOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f ScimMappingRuleOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *ScimMappingRuleOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("ScimMappingRuleOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *ScimMappingRuleOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *ScimMappingRuleOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid ScimMappingRuleOrderField", str)
+	}
+	return nil
+}
+
+// ScimMappingRuleOrderField defines the ordering field of ScimMappingRule.
+type ScimMappingRuleOrderField struct {
+	// Value extracts the ordering value from the given ScimMappingRule.
+	Value    func(*ScimMappingRule) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) scimmappingrule.OrderOption
+	toCursor func(*ScimMappingRule) Cursor
+}
+
+// ScimMappingRuleOrder defines the ordering of ScimMappingRule.
+type ScimMappingRuleOrder struct {
+	Direction OrderDirection             `json:"direction"`
+	Field     *ScimMappingRuleOrderField `json:"field"`
+}
+
+// DefaultScimMappingRuleOrder is the default ordering of ScimMappingRule.
+var DefaultScimMappingRuleOrder = &ScimMappingRuleOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ScimMappingRuleOrderField{
+		Value: func(_m *ScimMappingRule) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: scimmappingrule.FieldID,
+		toTerm: scimmappingrule.ByID,
+		toCursor: func(_m *ScimMappingRule) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts ScimMappingRule into ScimMappingRuleEdge.
+func (_m *ScimMappingRule) ToEdge(order *ScimMappingRuleOrder) *ScimMappingRuleEdge {
+	if order == nil {
+		order = DefaultScimMappingRuleOrder
+	}
+	return &ScimMappingRuleEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

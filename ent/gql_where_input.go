@@ -17,6 +17,7 @@ import (
 	"latchkey/ent/right"
 	"latchkey/ent/role"
 	"latchkey/ent/schema/enums"
+	"latchkey/ent/scimmappingrule"
 	"latchkey/ent/scimtoken"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
@@ -4116,6 +4117,348 @@ func (i *RoleWhereInput) P() (predicate.Role, error) {
 		return predicates[0], nil
 	default:
 		return role.And(predicates...), nil
+	}
+}
+
+// ScimMappingRuleWhereInput represents a where input for filtering ScimMappingRule queries.
+type ScimMappingRuleWhereInput struct {
+	Predicates []predicate.ScimMappingRule  `json:"-"`
+	Not        *ScimMappingRuleWhereInput   `json:"not,omitempty"`
+	Or         []*ScimMappingRuleWhereInput `json:"or,omitempty"`
+	And        []*ScimMappingRuleWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "group_name" field predicates.
+	GroupName             *string  `json:"groupName,omitempty"`
+	GroupNameNEQ          *string  `json:"groupNameNEQ,omitempty"`
+	GroupNameIn           []string `json:"groupNameIn,omitempty"`
+	GroupNameNotIn        []string `json:"groupNameNotIn,omitempty"`
+	GroupNameGT           *string  `json:"groupNameGT,omitempty"`
+	GroupNameGTE          *string  `json:"groupNameGTE,omitempty"`
+	GroupNameLT           *string  `json:"groupNameLT,omitempty"`
+	GroupNameLTE          *string  `json:"groupNameLTE,omitempty"`
+	GroupNameContains     *string  `json:"groupNameContains,omitempty"`
+	GroupNameHasPrefix    *string  `json:"groupNameHasPrefix,omitempty"`
+	GroupNameHasSuffix    *string  `json:"groupNameHasSuffix,omitempty"`
+	GroupNameEqualFold    *string  `json:"groupNameEqualFold,omitempty"`
+	GroupNameContainsFold *string  `json:"groupNameContainsFold,omitempty"`
+
+	// "user_type_id" field predicates.
+	UserTypeID       *int  `json:"userTypeID,omitempty"`
+	UserTypeIDNEQ    *int  `json:"userTypeIDNEQ,omitempty"`
+	UserTypeIDIn     []int `json:"userTypeIDIn,omitempty"`
+	UserTypeIDNotIn  []int `json:"userTypeIDNotIn,omitempty"`
+	UserTypeIDIsNil  bool  `json:"userTypeIDIsNil,omitempty"`
+	UserTypeIDNotNil bool  `json:"userTypeIDNotNil,omitempty"`
+
+	// "role_id" field predicates.
+	RoleID       *int  `json:"roleID,omitempty"`
+	RoleIDNEQ    *int  `json:"roleIDNEQ,omitempty"`
+	RoleIDIn     []int `json:"roleIDIn,omitempty"`
+	RoleIDNotIn  []int `json:"roleIDNotIn,omitempty"`
+	RoleIDIsNil  bool  `json:"roleIDIsNil,omitempty"`
+	RoleIDNotNil bool  `json:"roleIDNotNil,omitempty"`
+
+	// "user_type" edge predicates.
+	HasUserType     *bool                 `json:"hasUserType,omitempty"`
+	HasUserTypeWith []*UserTypeWhereInput `json:"hasUserTypeWith,omitempty"`
+
+	// "role" edge predicates.
+	HasRole     *bool             `json:"hasRole,omitempty"`
+	HasRoleWith []*RoleWhereInput `json:"hasRoleWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *ScimMappingRuleWhereInput) AddPredicates(predicates ...predicate.ScimMappingRule) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the ScimMappingRuleWhereInput filter on the ScimMappingRuleQuery builder.
+func (i *ScimMappingRuleWhereInput) Filter(q *ScimMappingRuleQuery) (*ScimMappingRuleQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyScimMappingRuleWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyScimMappingRuleWhereInput is returned in case the ScimMappingRuleWhereInput is empty.
+var ErrEmptyScimMappingRuleWhereInput = errors.New("ent: empty predicate ScimMappingRuleWhereInput")
+
+// P returns a predicate for filtering scimmappingrules.
+// An error is returned if the input is empty or invalid.
+func (i *ScimMappingRuleWhereInput) P() (predicate.ScimMappingRule, error) {
+	var predicates []predicate.ScimMappingRule
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, scimmappingrule.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.ScimMappingRule, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, scimmappingrule.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.ScimMappingRule, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, scimmappingrule.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, scimmappingrule.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, scimmappingrule.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, scimmappingrule.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, scimmappingrule.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, scimmappingrule.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, scimmappingrule.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, scimmappingrule.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, scimmappingrule.IDLTE(*i.IDLTE))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, scimmappingrule.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, scimmappingrule.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, scimmappingrule.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, scimmappingrule.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, scimmappingrule.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, scimmappingrule.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, scimmappingrule.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, scimmappingrule.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, scimmappingrule.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, scimmappingrule.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, scimmappingrule.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, scimmappingrule.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, scimmappingrule.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, scimmappingrule.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, scimmappingrule.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, scimmappingrule.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.GroupName != nil {
+		predicates = append(predicates, scimmappingrule.GroupNameEQ(*i.GroupName))
+	}
+	if i.GroupNameNEQ != nil {
+		predicates = append(predicates, scimmappingrule.GroupNameNEQ(*i.GroupNameNEQ))
+	}
+	if len(i.GroupNameIn) > 0 {
+		predicates = append(predicates, scimmappingrule.GroupNameIn(i.GroupNameIn...))
+	}
+	if len(i.GroupNameNotIn) > 0 {
+		predicates = append(predicates, scimmappingrule.GroupNameNotIn(i.GroupNameNotIn...))
+	}
+	if i.GroupNameGT != nil {
+		predicates = append(predicates, scimmappingrule.GroupNameGT(*i.GroupNameGT))
+	}
+	if i.GroupNameGTE != nil {
+		predicates = append(predicates, scimmappingrule.GroupNameGTE(*i.GroupNameGTE))
+	}
+	if i.GroupNameLT != nil {
+		predicates = append(predicates, scimmappingrule.GroupNameLT(*i.GroupNameLT))
+	}
+	if i.GroupNameLTE != nil {
+		predicates = append(predicates, scimmappingrule.GroupNameLTE(*i.GroupNameLTE))
+	}
+	if i.GroupNameContains != nil {
+		predicates = append(predicates, scimmappingrule.GroupNameContains(*i.GroupNameContains))
+	}
+	if i.GroupNameHasPrefix != nil {
+		predicates = append(predicates, scimmappingrule.GroupNameHasPrefix(*i.GroupNameHasPrefix))
+	}
+	if i.GroupNameHasSuffix != nil {
+		predicates = append(predicates, scimmappingrule.GroupNameHasSuffix(*i.GroupNameHasSuffix))
+	}
+	if i.GroupNameEqualFold != nil {
+		predicates = append(predicates, scimmappingrule.GroupNameEqualFold(*i.GroupNameEqualFold))
+	}
+	if i.GroupNameContainsFold != nil {
+		predicates = append(predicates, scimmappingrule.GroupNameContainsFold(*i.GroupNameContainsFold))
+	}
+	if i.UserTypeID != nil {
+		predicates = append(predicates, scimmappingrule.UserTypeIDEQ(*i.UserTypeID))
+	}
+	if i.UserTypeIDNEQ != nil {
+		predicates = append(predicates, scimmappingrule.UserTypeIDNEQ(*i.UserTypeIDNEQ))
+	}
+	if len(i.UserTypeIDIn) > 0 {
+		predicates = append(predicates, scimmappingrule.UserTypeIDIn(i.UserTypeIDIn...))
+	}
+	if len(i.UserTypeIDNotIn) > 0 {
+		predicates = append(predicates, scimmappingrule.UserTypeIDNotIn(i.UserTypeIDNotIn...))
+	}
+	if i.UserTypeIDIsNil {
+		predicates = append(predicates, scimmappingrule.UserTypeIDIsNil())
+	}
+	if i.UserTypeIDNotNil {
+		predicates = append(predicates, scimmappingrule.UserTypeIDNotNil())
+	}
+	if i.RoleID != nil {
+		predicates = append(predicates, scimmappingrule.RoleIDEQ(*i.RoleID))
+	}
+	if i.RoleIDNEQ != nil {
+		predicates = append(predicates, scimmappingrule.RoleIDNEQ(*i.RoleIDNEQ))
+	}
+	if len(i.RoleIDIn) > 0 {
+		predicates = append(predicates, scimmappingrule.RoleIDIn(i.RoleIDIn...))
+	}
+	if len(i.RoleIDNotIn) > 0 {
+		predicates = append(predicates, scimmappingrule.RoleIDNotIn(i.RoleIDNotIn...))
+	}
+	if i.RoleIDIsNil {
+		predicates = append(predicates, scimmappingrule.RoleIDIsNil())
+	}
+	if i.RoleIDNotNil {
+		predicates = append(predicates, scimmappingrule.RoleIDNotNil())
+	}
+
+	if i.HasUserType != nil {
+		p := scimmappingrule.HasUserType()
+		if !*i.HasUserType {
+			p = scimmappingrule.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasUserTypeWith) > 0 {
+		with := make([]predicate.UserType, 0, len(i.HasUserTypeWith))
+		for _, w := range i.HasUserTypeWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasUserTypeWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, scimmappingrule.HasUserTypeWith(with...))
+	}
+	if i.HasRole != nil {
+		p := scimmappingrule.HasRole()
+		if !*i.HasRole {
+			p = scimmappingrule.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasRoleWith) > 0 {
+		with := make([]predicate.Role, 0, len(i.HasRoleWith))
+		for _, w := range i.HasRoleWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasRoleWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, scimmappingrule.HasRoleWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyScimMappingRuleWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return scimmappingrule.And(predicates...), nil
 	}
 }
 

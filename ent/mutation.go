@@ -26,6 +26,7 @@ import (
 	"latchkey/ent/right"
 	"latchkey/ent/role"
 	"latchkey/ent/schema/enums"
+	"latchkey/ent/scimmappingrule"
 	"latchkey/ent/scimtoken"
 	"latchkey/ent/signingkey"
 	"latchkey/ent/user"
@@ -65,6 +66,7 @@ const (
 	TypeRefreshToken    = "RefreshToken"
 	TypeRight           = "Right"
 	TypeRole            = "Role"
+	TypeScimMappingRule = "ScimMappingRule"
 	TypeScimToken       = "ScimToken"
 	TypeSigningKey      = "SigningKey"
 	TypeUser            = "User"
@@ -14327,6 +14329,792 @@ func (m *RoleMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Role edge %s", name)
+}
+
+// ScimMappingRuleMutation represents an operation that mutates the ScimMappingRule nodes in the graph.
+type ScimMappingRuleMutation struct {
+	config
+	op               Op
+	typ              string
+	id               *int
+	created_at       *time.Time
+	updated_at       *time.Time
+	group_name       *string
+	clearedFields    map[string]struct{}
+	account          *int
+	clearedaccount   bool
+	user_type        *int
+	cleareduser_type bool
+	role             *int
+	clearedrole      bool
+	done             bool
+	oldValue         func(context.Context) (*ScimMappingRule, error)
+	predicates       []predicate.ScimMappingRule
+}
+
+var _ ent.Mutation = (*ScimMappingRuleMutation)(nil)
+
+// scimmappingruleOption allows management of the mutation configuration using functional options.
+type scimmappingruleOption func(*ScimMappingRuleMutation)
+
+// newScimMappingRuleMutation creates new mutation for the ScimMappingRule entity.
+func newScimMappingRuleMutation(c config, op Op, opts ...scimmappingruleOption) *ScimMappingRuleMutation {
+	m := &ScimMappingRuleMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeScimMappingRule,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withScimMappingRuleID sets the ID field of the mutation.
+func withScimMappingRuleID(id int) scimmappingruleOption {
+	return func(m *ScimMappingRuleMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ScimMappingRule
+		)
+		m.oldValue = func(ctx context.Context) (*ScimMappingRule, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ScimMappingRule.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withScimMappingRule sets the old ScimMappingRule of the mutation.
+func withScimMappingRule(node *ScimMappingRule) scimmappingruleOption {
+	return func(m *ScimMappingRuleMutation) {
+		m.oldValue = func(context.Context) (*ScimMappingRule, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ScimMappingRuleMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ScimMappingRuleMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ScimMappingRuleMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ScimMappingRuleMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ScimMappingRule.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *ScimMappingRuleMutation) SetAccountID(i int) {
+	m.account = &i
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *ScimMappingRuleMutation) AccountID() (r int, exists bool) {
+	v := m.account
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the ScimMappingRule entity.
+// If the ScimMappingRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScimMappingRuleMutation) OldAccountID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *ScimMappingRuleMutation) ResetAccountID() {
+	m.account = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ScimMappingRuleMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ScimMappingRuleMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ScimMappingRule entity.
+// If the ScimMappingRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScimMappingRuleMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ScimMappingRuleMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ScimMappingRuleMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ScimMappingRuleMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the ScimMappingRule entity.
+// If the ScimMappingRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScimMappingRuleMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ScimMappingRuleMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetGroupName sets the "group_name" field.
+func (m *ScimMappingRuleMutation) SetGroupName(s string) {
+	m.group_name = &s
+}
+
+// GroupName returns the value of the "group_name" field in the mutation.
+func (m *ScimMappingRuleMutation) GroupName() (r string, exists bool) {
+	v := m.group_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGroupName returns the old "group_name" field's value of the ScimMappingRule entity.
+// If the ScimMappingRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScimMappingRuleMutation) OldGroupName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGroupName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGroupName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGroupName: %w", err)
+	}
+	return oldValue.GroupName, nil
+}
+
+// ResetGroupName resets all changes to the "group_name" field.
+func (m *ScimMappingRuleMutation) ResetGroupName() {
+	m.group_name = nil
+}
+
+// SetUserTypeID sets the "user_type_id" field.
+func (m *ScimMappingRuleMutation) SetUserTypeID(i int) {
+	m.user_type = &i
+}
+
+// UserTypeID returns the value of the "user_type_id" field in the mutation.
+func (m *ScimMappingRuleMutation) UserTypeID() (r int, exists bool) {
+	v := m.user_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserTypeID returns the old "user_type_id" field's value of the ScimMappingRule entity.
+// If the ScimMappingRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScimMappingRuleMutation) OldUserTypeID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserTypeID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserTypeID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserTypeID: %w", err)
+	}
+	return oldValue.UserTypeID, nil
+}
+
+// ClearUserTypeID clears the value of the "user_type_id" field.
+func (m *ScimMappingRuleMutation) ClearUserTypeID() {
+	m.user_type = nil
+	m.clearedFields[scimmappingrule.FieldUserTypeID] = struct{}{}
+}
+
+// UserTypeIDCleared returns if the "user_type_id" field was cleared in this mutation.
+func (m *ScimMappingRuleMutation) UserTypeIDCleared() bool {
+	_, ok := m.clearedFields[scimmappingrule.FieldUserTypeID]
+	return ok
+}
+
+// ResetUserTypeID resets all changes to the "user_type_id" field.
+func (m *ScimMappingRuleMutation) ResetUserTypeID() {
+	m.user_type = nil
+	delete(m.clearedFields, scimmappingrule.FieldUserTypeID)
+}
+
+// SetRoleID sets the "role_id" field.
+func (m *ScimMappingRuleMutation) SetRoleID(i int) {
+	m.role = &i
+}
+
+// RoleID returns the value of the "role_id" field in the mutation.
+func (m *ScimMappingRuleMutation) RoleID() (r int, exists bool) {
+	v := m.role
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRoleID returns the old "role_id" field's value of the ScimMappingRule entity.
+// If the ScimMappingRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScimMappingRuleMutation) OldRoleID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRoleID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRoleID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRoleID: %w", err)
+	}
+	return oldValue.RoleID, nil
+}
+
+// ClearRoleID clears the value of the "role_id" field.
+func (m *ScimMappingRuleMutation) ClearRoleID() {
+	m.role = nil
+	m.clearedFields[scimmappingrule.FieldRoleID] = struct{}{}
+}
+
+// RoleIDCleared returns if the "role_id" field was cleared in this mutation.
+func (m *ScimMappingRuleMutation) RoleIDCleared() bool {
+	_, ok := m.clearedFields[scimmappingrule.FieldRoleID]
+	return ok
+}
+
+// ResetRoleID resets all changes to the "role_id" field.
+func (m *ScimMappingRuleMutation) ResetRoleID() {
+	m.role = nil
+	delete(m.clearedFields, scimmappingrule.FieldRoleID)
+}
+
+// ClearAccount clears the "account" edge to the Account entity.
+func (m *ScimMappingRuleMutation) ClearAccount() {
+	m.clearedaccount = true
+	m.clearedFields[scimmappingrule.FieldAccountID] = struct{}{}
+}
+
+// AccountCleared reports if the "account" edge to the Account entity was cleared.
+func (m *ScimMappingRuleMutation) AccountCleared() bool {
+	return m.clearedaccount
+}
+
+// AccountIDs returns the "account" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AccountID instead. It exists only for internal usage by the builders.
+func (m *ScimMappingRuleMutation) AccountIDs() (ids []int) {
+	if id := m.account; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAccount resets all changes to the "account" edge.
+func (m *ScimMappingRuleMutation) ResetAccount() {
+	m.account = nil
+	m.clearedaccount = false
+}
+
+// ClearUserType clears the "user_type" edge to the UserType entity.
+func (m *ScimMappingRuleMutation) ClearUserType() {
+	m.cleareduser_type = true
+	m.clearedFields[scimmappingrule.FieldUserTypeID] = struct{}{}
+}
+
+// UserTypeCleared reports if the "user_type" edge to the UserType entity was cleared.
+func (m *ScimMappingRuleMutation) UserTypeCleared() bool {
+	return m.UserTypeIDCleared() || m.cleareduser_type
+}
+
+// UserTypeIDs returns the "user_type" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// UserTypeID instead. It exists only for internal usage by the builders.
+func (m *ScimMappingRuleMutation) UserTypeIDs() (ids []int) {
+	if id := m.user_type; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetUserType resets all changes to the "user_type" edge.
+func (m *ScimMappingRuleMutation) ResetUserType() {
+	m.user_type = nil
+	m.cleareduser_type = false
+}
+
+// ClearRole clears the "role" edge to the Role entity.
+func (m *ScimMappingRuleMutation) ClearRole() {
+	m.clearedrole = true
+	m.clearedFields[scimmappingrule.FieldRoleID] = struct{}{}
+}
+
+// RoleCleared reports if the "role" edge to the Role entity was cleared.
+func (m *ScimMappingRuleMutation) RoleCleared() bool {
+	return m.RoleIDCleared() || m.clearedrole
+}
+
+// RoleIDs returns the "role" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// RoleID instead. It exists only for internal usage by the builders.
+func (m *ScimMappingRuleMutation) RoleIDs() (ids []int) {
+	if id := m.role; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetRole resets all changes to the "role" edge.
+func (m *ScimMappingRuleMutation) ResetRole() {
+	m.role = nil
+	m.clearedrole = false
+}
+
+// Where appends a list predicates to the ScimMappingRuleMutation builder.
+func (m *ScimMappingRuleMutation) Where(ps ...predicate.ScimMappingRule) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ScimMappingRuleMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ScimMappingRuleMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ScimMappingRule, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ScimMappingRuleMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ScimMappingRuleMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ScimMappingRule).
+func (m *ScimMappingRuleMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ScimMappingRuleMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.account != nil {
+		fields = append(fields, scimmappingrule.FieldAccountID)
+	}
+	if m.created_at != nil {
+		fields = append(fields, scimmappingrule.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, scimmappingrule.FieldUpdatedAt)
+	}
+	if m.group_name != nil {
+		fields = append(fields, scimmappingrule.FieldGroupName)
+	}
+	if m.user_type != nil {
+		fields = append(fields, scimmappingrule.FieldUserTypeID)
+	}
+	if m.role != nil {
+		fields = append(fields, scimmappingrule.FieldRoleID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ScimMappingRuleMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case scimmappingrule.FieldAccountID:
+		return m.AccountID()
+	case scimmappingrule.FieldCreatedAt:
+		return m.CreatedAt()
+	case scimmappingrule.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case scimmappingrule.FieldGroupName:
+		return m.GroupName()
+	case scimmappingrule.FieldUserTypeID:
+		return m.UserTypeID()
+	case scimmappingrule.FieldRoleID:
+		return m.RoleID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ScimMappingRuleMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case scimmappingrule.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case scimmappingrule.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case scimmappingrule.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case scimmappingrule.FieldGroupName:
+		return m.OldGroupName(ctx)
+	case scimmappingrule.FieldUserTypeID:
+		return m.OldUserTypeID(ctx)
+	case scimmappingrule.FieldRoleID:
+		return m.OldRoleID(ctx)
+	}
+	return nil, fmt.Errorf("unknown ScimMappingRule field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ScimMappingRuleMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case scimmappingrule.FieldAccountID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case scimmappingrule.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case scimmappingrule.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case scimmappingrule.FieldGroupName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGroupName(v)
+		return nil
+	case scimmappingrule.FieldUserTypeID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserTypeID(v)
+		return nil
+	case scimmappingrule.FieldRoleID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRoleID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ScimMappingRule field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ScimMappingRuleMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ScimMappingRuleMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ScimMappingRuleMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown ScimMappingRule numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ScimMappingRuleMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(scimmappingrule.FieldUserTypeID) {
+		fields = append(fields, scimmappingrule.FieldUserTypeID)
+	}
+	if m.FieldCleared(scimmappingrule.FieldRoleID) {
+		fields = append(fields, scimmappingrule.FieldRoleID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ScimMappingRuleMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ScimMappingRuleMutation) ClearField(name string) error {
+	switch name {
+	case scimmappingrule.FieldUserTypeID:
+		m.ClearUserTypeID()
+		return nil
+	case scimmappingrule.FieldRoleID:
+		m.ClearRoleID()
+		return nil
+	}
+	return fmt.Errorf("unknown ScimMappingRule nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ScimMappingRuleMutation) ResetField(name string) error {
+	switch name {
+	case scimmappingrule.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case scimmappingrule.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case scimmappingrule.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case scimmappingrule.FieldGroupName:
+		m.ResetGroupName()
+		return nil
+	case scimmappingrule.FieldUserTypeID:
+		m.ResetUserTypeID()
+		return nil
+	case scimmappingrule.FieldRoleID:
+		m.ResetRoleID()
+		return nil
+	}
+	return fmt.Errorf("unknown ScimMappingRule field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ScimMappingRuleMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.account != nil {
+		edges = append(edges, scimmappingrule.EdgeAccount)
+	}
+	if m.user_type != nil {
+		edges = append(edges, scimmappingrule.EdgeUserType)
+	}
+	if m.role != nil {
+		edges = append(edges, scimmappingrule.EdgeRole)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ScimMappingRuleMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case scimmappingrule.EdgeAccount:
+		if id := m.account; id != nil {
+			return []ent.Value{*id}
+		}
+	case scimmappingrule.EdgeUserType:
+		if id := m.user_type; id != nil {
+			return []ent.Value{*id}
+		}
+	case scimmappingrule.EdgeRole:
+		if id := m.role; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ScimMappingRuleMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ScimMappingRuleMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ScimMappingRuleMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedaccount {
+		edges = append(edges, scimmappingrule.EdgeAccount)
+	}
+	if m.cleareduser_type {
+		edges = append(edges, scimmappingrule.EdgeUserType)
+	}
+	if m.clearedrole {
+		edges = append(edges, scimmappingrule.EdgeRole)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ScimMappingRuleMutation) EdgeCleared(name string) bool {
+	switch name {
+	case scimmappingrule.EdgeAccount:
+		return m.clearedaccount
+	case scimmappingrule.EdgeUserType:
+		return m.cleareduser_type
+	case scimmappingrule.EdgeRole:
+		return m.clearedrole
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ScimMappingRuleMutation) ClearEdge(name string) error {
+	switch name {
+	case scimmappingrule.EdgeAccount:
+		m.ClearAccount()
+		return nil
+	case scimmappingrule.EdgeUserType:
+		m.ClearUserType()
+		return nil
+	case scimmappingrule.EdgeRole:
+		m.ClearRole()
+		return nil
+	}
+	return fmt.Errorf("unknown ScimMappingRule unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ScimMappingRuleMutation) ResetEdge(name string) error {
+	switch name {
+	case scimmappingrule.EdgeAccount:
+		m.ResetAccount()
+		return nil
+	case scimmappingrule.EdgeUserType:
+		m.ResetUserType()
+		return nil
+	case scimmappingrule.EdgeRole:
+		m.ResetRole()
+		return nil
+	}
+	return fmt.Errorf("unknown ScimMappingRule edge %s", name)
 }
 
 // ScimTokenMutation represents an operation that mutates the ScimToken nodes in the graph.

@@ -48,6 +48,8 @@ type Tx struct {
 	Right *RightClient
 	// Role is the client for interacting with the Role builders.
 	Role *RoleClient
+	// ScimMappingRule is the client for interacting with the ScimMappingRule builders.
+	ScimMappingRule *ScimMappingRuleClient
 	// ScimToken is the client for interacting with the ScimToken builders.
 	ScimToken *ScimTokenClient
 	// SigningKey is the client for interacting with the SigningKey builders.
@@ -208,6 +210,7 @@ func (tx *Tx) init() {
 	tx.RefreshToken = NewRefreshTokenClient(tx.config)
 	tx.Right = NewRightClient(tx.config)
 	tx.Role = NewRoleClient(tx.config)
+	tx.ScimMappingRule = NewScimMappingRuleClient(tx.config)
 	tx.ScimToken = NewScimTokenClient(tx.config)
 	tx.SigningKey = NewSigningKeyClient(tx.config)
 	tx.User = NewUserClient(tx.config)

@@ -68,6 +68,16 @@ func (r *queryResolver) Roles(ctx context.Context, after *entgql.Cursor[int], fi
 	return r.db(ctx).Role.Query().Paginate(ctx, after, first, before, last, ent.WithRoleOrder(orderBy), ent.WithRoleFilter(where.Filter))
 }
 
+// ScimMappingRules is the resolver for the scimMappingRules field.
+func (r *queryResolver) ScimMappingRules(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ScimMappingRuleOrder, where *ent.ScimMappingRuleWhereInput) (*ent.ScimMappingRuleConnection, error) {
+	return r.db(ctx).ScimMappingRule.Query().Paginate(ctx, after, first, before, last, ent.WithScimMappingRuleOrder(orderBy), ent.WithScimMappingRuleFilter(where.Filter))
+}
+
+// ScimTokens is the resolver for the scimTokens field.
+func (r *queryResolver) ScimTokens(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ScimTokenOrder, where *ent.ScimTokenWhereInput) (*ent.ScimTokenConnection, error) {
+	return r.db(ctx).ScimToken.Query().Paginate(ctx, after, first, before, last, ent.WithScimTokenOrder(orderBy), ent.WithScimTokenFilter(where.Filter))
+}
+
 // Users is the resolver for the users field.
 func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error) {
 	return r.db(ctx).User.Query().Paginate(ctx, after, first, before, last, ent.WithUserOrder(orderBy), ent.WithUserFilter(where.Filter))

@@ -212,6 +212,18 @@ func (f RoleFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error)
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RoleMutation", m)
 }
 
+// The ScimMappingRuleFunc type is an adapter to allow the use of ordinary
+// function as ScimMappingRule mutator.
+type ScimMappingRuleFunc func(context.Context, *ent.ScimMappingRuleMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ScimMappingRuleFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ScimMappingRuleMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ScimMappingRuleMutation", m)
+}
+
 // The ScimTokenFunc type is an adapter to allow the use of ordinary
 // function as ScimToken mutator.
 type ScimTokenFunc func(context.Context, *ent.ScimTokenMutation) (ent.Value, error)

@@ -25,6 +25,7 @@ import (
 	"latchkey/ent/refreshtoken"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/scimmappingrule"
 	"latchkey/ent/scimtoken"
 	"latchkey/ent/signingkey"
 	"latchkey/ent/user"
@@ -550,6 +551,33 @@ func (f TraverseRole) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.RoleQuery", q)
 }
 
+// The ScimMappingRuleFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ScimMappingRuleFunc func(context.Context, *ent.ScimMappingRuleQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ScimMappingRuleFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ScimMappingRuleQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ScimMappingRuleQuery", q)
+}
+
+// The TraverseScimMappingRule type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseScimMappingRule func(context.Context, *ent.ScimMappingRuleQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseScimMappingRule) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseScimMappingRule) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ScimMappingRuleQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ScimMappingRuleQuery", q)
+}
+
 // The ScimTokenFunc type is an adapter to allow the use of ordinary function as a Querier.
 type ScimTokenFunc func(context.Context, *ent.ScimTokenQuery) (ent.Value, error)
 
@@ -749,6 +777,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.RightQuery, predicate.Right, right.OrderOption]{typ: ent.TypeRight, tq: q}, nil
 	case *ent.RoleQuery:
 		return &query[*ent.RoleQuery, predicate.Role, role.OrderOption]{typ: ent.TypeRole, tq: q}, nil
+	case *ent.ScimMappingRuleQuery:
+		return &query[*ent.ScimMappingRuleQuery, predicate.ScimMappingRule, scimmappingrule.OrderOption]{typ: ent.TypeScimMappingRule, tq: q}, nil
 	case *ent.ScimTokenQuery:
 		return &query[*ent.ScimTokenQuery, predicate.ScimToken, scimtoken.OrderOption]{typ: ent.TypeScimToken, tq: q}, nil
 	case *ent.SigningKeyQuery:

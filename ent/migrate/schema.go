@@ -628,6 +628,59 @@ var (
 			},
 		},
 	}
+	// ScimMappingRulesColumns holds the columns for the "scim_mapping_rules" table.
+	ScimMappingRulesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "updated_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "group_name", Type: field.TypeString, Size: 200},
+		{Name: "account_id", Type: field.TypeInt},
+		{Name: "user_type_id", Type: field.TypeInt, Nullable: true},
+		{Name: "role_id", Type: field.TypeInt, Nullable: true},
+	}
+	// ScimMappingRulesTable holds the schema information for the "scim_mapping_rules" table.
+	ScimMappingRulesTable = &schema.Table{
+		Name:       "scim_mapping_rules",
+		Columns:    ScimMappingRulesColumns,
+		PrimaryKey: []*schema.Column{ScimMappingRulesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "scim_mapping_rules_accounts_account",
+				Columns:    []*schema.Column{ScimMappingRulesColumns[4]},
+				RefColumns: []*schema.Column{AccountsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "scim_mapping_rules_user_types_user_type",
+				Columns:    []*schema.Column{ScimMappingRulesColumns[5]},
+				RefColumns: []*schema.Column{UserTypesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "scim_mapping_rules_roles_role",
+				Columns:    []*schema.Column{ScimMappingRulesColumns[6]},
+				RefColumns: []*schema.Column{RolesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "scimmappingrule_account_id_group_name",
+				Unique:  false,
+				Columns: []*schema.Column{ScimMappingRulesColumns[4], ScimMappingRulesColumns[3]},
+			},
+			{
+				Name:    "scimmappingrule_user_type_id",
+				Unique:  false,
+				Columns: []*schema.Column{ScimMappingRulesColumns[5]},
+			},
+			{
+				Name:    "scimmappingrule_role_id",
+				Unique:  false,
+				Columns: []*schema.Column{ScimMappingRulesColumns[6]},
+			},
+		},
+	}
 	// ScimTokensColumns holds the columns for the "scim_tokens" table.
 	ScimTokensColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -1229,6 +1282,7 @@ var (
 		RefreshTokensTable,
 		RightsTable,
 		RolesTable,
+		ScimMappingRulesTable,
 		ScimTokensTable,
 		SigningKeysTable,
 		UsersTable,
@@ -1351,6 +1405,14 @@ func init() {
 		Charset:        "utf8mb4",
 		Collation:      "utf8mb4_bin",
 		IncrementStart: func(i int) *int { return &i }(42949672960),
+	}
+	ScimMappingRulesTable.ForeignKeys[0].RefTable = AccountsTable
+	ScimMappingRulesTable.ForeignKeys[1].RefTable = UserTypesTable
+	ScimMappingRulesTable.ForeignKeys[2].RefTable = RolesTable
+	ScimMappingRulesTable.Annotation = &entsql.Annotation{
+		Charset:        "utf8mb4",
+		Collation:      "utf8mb4_bin",
+		IncrementStart: func(i int) *int { return &i }(98784247808),
 	}
 	ScimTokensTable.ForeignKeys[0].RefTable = AccountsTable
 	ScimTokensTable.Annotation = &entsql.Annotation{

@@ -57,6 +57,9 @@ type Right func(*sql.Selector)
 // Role is the predicate function for role builders.
 type Role func(*sql.Selector)
 
+// ScimMappingRule is the predicate function for scimmappingrule builders.
+type ScimMappingRule func(*sql.Selector)
+
 // ScimToken is the predicate function for scimtoken builders.
 type ScimToken func(*sql.Selector)
 

@@ -519,6 +519,30 @@ func (f RoleMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) 
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.RoleMutation", m)
 }
 
+// The ScimMappingRuleQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type ScimMappingRuleQueryRuleFunc func(context.Context, *ent.ScimMappingRuleQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f ScimMappingRuleQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ScimMappingRuleQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.ScimMappingRuleQuery", q)
+}
+
+// The ScimMappingRuleMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type ScimMappingRuleMutationRuleFunc func(context.Context, *ent.ScimMappingRuleMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f ScimMappingRuleMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.ScimMappingRuleMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ScimMappingRuleMutation", m)
+}
+
 // The ScimTokenQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type ScimTokenQueryRuleFunc func(context.Context, *ent.ScimTokenQuery) error
@@ -732,6 +756,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.RoleQuery:
 		return q.Filter(), nil
+	case *ent.ScimMappingRuleQuery:
+		return q.Filter(), nil
 	case *ent.ScimTokenQuery:
 		return q.Filter(), nil
 	case *ent.SigningKeyQuery:
@@ -784,6 +810,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.RightMutation:
 		return m.Filter(), nil
 	case *ent.RoleMutation:
+		return m.Filter(), nil
+	case *ent.ScimMappingRuleMutation:
 		return m.Filter(), nil
 	case *ent.ScimTokenMutation:
 		return m.Filter(), nil

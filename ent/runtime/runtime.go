@@ -22,6 +22,7 @@ import (
 	"latchkey/ent/right"
 	"latchkey/ent/role"
 	"latchkey/ent/schema"
+	"latchkey/ent/scimmappingrule"
 	"latchkey/ent/scimtoken"
 	"latchkey/ent/signingkey"
 	"latchkey/ent/user"
@@ -866,6 +867,53 @@ func init() {
 	roleDescBuiltIn := roleFields[3].Descriptor()
 	// role.DefaultBuiltIn holds the default value on creation for the built_in field.
 	role.DefaultBuiltIn = roleDescBuiltIn.Default.(bool)
+	scimmappingruleMixin := schema.ScimMappingRule{}.Mixin()
+	scimmappingrule.Policy = privacy.NewPolicies(scimmappingruleMixin[0], schema.ScimMappingRule{})
+	scimmappingrule.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := scimmappingrule.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	scimmappingruleMixinHooks0 := scimmappingruleMixin[0].Hooks()
+
+	scimmappingrule.Hooks[1] = scimmappingruleMixinHooks0[0]
+
+	scimmappingrule.Hooks[2] = scimmappingruleMixinHooks0[1]
+	scimmappingruleMixinFields1 := scimmappingruleMixin[1].Fields()
+	_ = scimmappingruleMixinFields1
+	scimmappingruleFields := schema.ScimMappingRule{}.Fields()
+	_ = scimmappingruleFields
+	// scimmappingruleDescCreatedAt is the schema descriptor for created_at field.
+	scimmappingruleDescCreatedAt := scimmappingruleMixinFields1[0].Descriptor()
+	// scimmappingrule.DefaultCreatedAt holds the default value on creation for the created_at field.
+	scimmappingrule.DefaultCreatedAt = scimmappingruleDescCreatedAt.Default.(func() time.Time)
+	// scimmappingruleDescUpdatedAt is the schema descriptor for updated_at field.
+	scimmappingruleDescUpdatedAt := scimmappingruleMixinFields1[1].Descriptor()
+	// scimmappingrule.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	scimmappingrule.DefaultUpdatedAt = scimmappingruleDescUpdatedAt.Default.(func() time.Time)
+	// scimmappingrule.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	scimmappingrule.UpdateDefaultUpdatedAt = scimmappingruleDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// scimmappingruleDescGroupName is the schema descriptor for group_name field.
+	scimmappingruleDescGroupName := scimmappingruleFields[0].Descriptor()
+	// scimmappingrule.GroupNameValidator is a validator for the "group_name" field. It is called by the builders before save.
+	scimmappingrule.GroupNameValidator = func() func(string) error {
+		validators := scimmappingruleDescGroupName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(group_name string) error {
+			for _, fn := range fns {
+				if err := fn(group_name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	scimtokenMixin := schema.ScimToken{}.Mixin()
 	scimtoken.Policy = privacy.NewPolicies(scimtokenMixin[0], schema.ScimToken{})
 	scimtoken.Hooks[0] = func(next ent.Mutator) ent.Mutator {

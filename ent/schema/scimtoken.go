@@ -36,5 +36,5 @@ func (ScimToken) Indexes() []ent.Index {
 func (ScimToken) Mixin() []ent.Mixin { return []ent.Mixin{TenantMixin{}, TimeMixin{}} }
 
 func (ScimToken) Annotations() []schema.Annotation {
-	return []schema.Annotation{tableOptions(), entgql.RelayConnection()}
+	return []schema.Annotation{tableOptions(), entgql.QueryField("scimTokens"), entgql.RelayConnection()}
 }

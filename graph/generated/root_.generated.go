@@ -428,25 +428,27 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		APIClients  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.APIClientOrder, where *ent.APIClientWhereInput) int
-		Account     func(childComplexity int) int
-		AuditEvents func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditEventOrder, where *ent.AuditEventWhereInput) int
-		BulkSummary func(childComplexity int, selection access.UserSelection) int
-		Can         func(childComplexity int, userID int, right string, dataSetID int, nodeID *int) int
-		Computers   func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ComputerOrder, where *ent.ComputerWhereInput) int
-		Dashboards  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DashboardOrder, where *ent.DashboardWhereInput) int
-		DataSets    func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DataSetOrder, where *ent.DataSetWhereInput) int
-		Explain     func(childComplexity int, userID int, right string, dataSetID int, nodeID *int) int
-		Groups      func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.GroupOrder, where *ent.GroupWhereInput) int
-		Node        func(childComplexity int, id int) int
-		Nodes       func(childComplexity int, ids []int) int
-		OrgUnits    func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.OrgUnitOrder, where *ent.OrgUnitWhereInput) int
-		Rights      func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RightOrder, where *ent.RightWhereInput) int
-		Roles       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RoleOrder, where *ent.RoleWhereInput) int
-		UserTypes   func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserTypeOrder, where *ent.UserTypeWhereInput) int
-		Users       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
-		Viewer      func(childComplexity int) int
-		WhoCan      func(childComplexity int, right string, dataSetID int, nodeID *int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
+		APIClients       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.APIClientOrder, where *ent.APIClientWhereInput) int
+		Account          func(childComplexity int) int
+		AuditEvents      func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditEventOrder, where *ent.AuditEventWhereInput) int
+		BulkSummary      func(childComplexity int, selection access.UserSelection) int
+		Can              func(childComplexity int, userID int, right string, dataSetID int, nodeID *int) int
+		Computers        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ComputerOrder, where *ent.ComputerWhereInput) int
+		Dashboards       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DashboardOrder, where *ent.DashboardWhereInput) int
+		DataSets         func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DataSetOrder, where *ent.DataSetWhereInput) int
+		Explain          func(childComplexity int, userID int, right string, dataSetID int, nodeID *int) int
+		Groups           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.GroupOrder, where *ent.GroupWhereInput) int
+		Node             func(childComplexity int, id int) int
+		Nodes            func(childComplexity int, ids []int) int
+		OrgUnits         func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.OrgUnitOrder, where *ent.OrgUnitWhereInput) int
+		Rights           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RightOrder, where *ent.RightWhereInput) int
+		Roles            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RoleOrder, where *ent.RoleWhereInput) int
+		ScimMappingRules func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ScimMappingRuleOrder, where *ent.ScimMappingRuleWhereInput) int
+		ScimTokens       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ScimTokenOrder, where *ent.ScimTokenWhereInput) int
+		UserTypes        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserTypeOrder, where *ent.UserTypeWhereInput) int
+		Users            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
+		Viewer           func(childComplexity int) int
+		WhoCan           func(childComplexity int, right string, dataSetID int, nodeID *int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
 	}
 
 	RenameHierarchyNodePayload struct {
@@ -531,6 +533,28 @@ type ComplexityRoot struct {
 	}
 
 	RoleEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	ScimMappingRule struct {
+		CreatedAt  func(childComplexity int) int
+		GroupName  func(childComplexity int) int
+		ID         func(childComplexity int) int
+		Role       func(childComplexity int) int
+		RoleID     func(childComplexity int) int
+		UpdatedAt  func(childComplexity int) int
+		UserType   func(childComplexity int) int
+		UserTypeID func(childComplexity int) int
+	}
+
+	ScimMappingRuleConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	ScimMappingRuleEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
 	}
@@ -2687,6 +2711,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Roles(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.RoleOrder), args["where"].(*ent.RoleWhereInput)), true
+	case "Query.scimMappingRules":
+		if e.ComplexityRoot.Query.ScimMappingRules == nil {
+			break
+		}
+
+		args, err := ec.field_Query_scimMappingRules_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ScimMappingRules(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.ScimMappingRuleOrder), args["where"].(*ent.ScimMappingRuleWhereInput)), true
+	case "Query.scimTokens":
+		if e.ComplexityRoot.Query.ScimTokens == nil {
+			break
+		}
+
+		args, err := ec.field_Query_scimTokens_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ScimTokens(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.ScimTokenOrder), args["where"].(*ent.ScimTokenWhereInput)), true
 	case "Query.userTypes":
 		if e.ComplexityRoot.Query.UserTypes == nil {
 			break
@@ -3043,6 +3089,87 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RoleEdge.Node(childComplexity), true
+
+	case "ScimMappingRule.createdAt":
+		if e.ComplexityRoot.ScimMappingRule.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimMappingRule.CreatedAt(childComplexity), true
+	case "ScimMappingRule.groupName":
+		if e.ComplexityRoot.ScimMappingRule.GroupName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimMappingRule.GroupName(childComplexity), true
+	case "ScimMappingRule.id":
+		if e.ComplexityRoot.ScimMappingRule.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimMappingRule.ID(childComplexity), true
+	case "ScimMappingRule.role":
+		if e.ComplexityRoot.ScimMappingRule.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimMappingRule.Role(childComplexity), true
+	case "ScimMappingRule.roleID":
+		if e.ComplexityRoot.ScimMappingRule.RoleID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimMappingRule.RoleID(childComplexity), true
+	case "ScimMappingRule.updatedAt":
+		if e.ComplexityRoot.ScimMappingRule.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimMappingRule.UpdatedAt(childComplexity), true
+	case "ScimMappingRule.userType":
+		if e.ComplexityRoot.ScimMappingRule.UserType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimMappingRule.UserType(childComplexity), true
+	case "ScimMappingRule.userTypeID":
+		if e.ComplexityRoot.ScimMappingRule.UserTypeID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimMappingRule.UserTypeID(childComplexity), true
+
+	case "ScimMappingRuleConnection.edges":
+		if e.ComplexityRoot.ScimMappingRuleConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimMappingRuleConnection.Edges(childComplexity), true
+	case "ScimMappingRuleConnection.pageInfo":
+		if e.ComplexityRoot.ScimMappingRuleConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimMappingRuleConnection.PageInfo(childComplexity), true
+	case "ScimMappingRuleConnection.totalCount":
+		if e.ComplexityRoot.ScimMappingRuleConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimMappingRuleConnection.TotalCount(childComplexity), true
+
+	case "ScimMappingRuleEdge.cursor":
+		if e.ComplexityRoot.ScimMappingRuleEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimMappingRuleEdge.Cursor(childComplexity), true
+	case "ScimMappingRuleEdge.node":
+		if e.ComplexityRoot.ScimMappingRuleEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimMappingRuleEdge.Node(childComplexity), true
 
 	case "ScimToken.createdAt":
 		if e.ComplexityRoot.ScimToken.CreatedAt == nil {
@@ -3923,6 +4050,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("RoleOrder", ec.unmarshalInputRoleOrder),
 			graphql.NewInputUnmarshaler("RoleWhereInput", ec.unmarshalInputRoleWhereInput),
 			graphql.NewInputUnmarshaler("RotateApiClientSecretInput", ec.unmarshalInputRotateApiClientSecretInput),
+			graphql.NewInputUnmarshaler("ScimMappingRuleOrder", ec.unmarshalInputScimMappingRuleOrder),
+			graphql.NewInputUnmarshaler("ScimMappingRuleWhereInput", ec.unmarshalInputScimMappingRuleWhereInput),
 			graphql.NewInputUnmarshaler("ScimTokenOrder", ec.unmarshalInputScimTokenOrder),
 			graphql.NewInputUnmarshaler("ScimTokenWhereInput", ec.unmarshalInputScimTokenWhereInput),
 			graphql.NewInputUnmarshaler("SetViewableGroupsInput", ec.unmarshalInputSetViewableGroupsInput),
@@ -5863,6 +5992,68 @@ type Query {
     """
     where: RoleWhereInput
   ): RoleConnection!
+  scimMappingRules(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for ScimMappingRules returned from the connection.
+    """
+    orderBy: ScimMappingRuleOrder
+
+    """
+    Filtering options for ScimMappingRules returned from the connection.
+    """
+    where: ScimMappingRuleWhereInput
+  ): ScimMappingRuleConnection!
+  scimTokens(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for ScimTokens returned from the connection.
+    """
+    orderBy: ScimTokenOrder
+
+    """
+    Filtering options for ScimTokens returned from the connection.
+    """
+    where: ScimTokenWhereInput
+  ): ScimTokenConnection!
   users(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -6316,6 +6507,152 @@ input RoleWhereInput {
   """
   hasUserTypes: Boolean
   hasUserTypesWith: [UserTypeWhereInput!]
+}
+type ScimMappingRule implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  groupName: String!
+  userTypeID: ID
+  roleID: ID
+  userType: UserType
+  role: Role
+}
+"""
+A connection to a list of items.
+"""
+type ScimMappingRuleConnection {
+  """
+  A list of edges.
+  """
+  edges: [ScimMappingRuleEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type ScimMappingRuleEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: ScimMappingRule
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for ScimMappingRule connections
+"""
+input ScimMappingRuleOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order ScimMappingRules.
+  """
+  field: ScimMappingRuleOrderField!
+}
+"""
+Properties by which ScimMappingRule connections can be ordered.
+"""
+enum ScimMappingRuleOrderField {
+  CREATED_AT
+  UPDATED_AT
+}
+"""
+ScimMappingRuleWhereInput is used for filtering ScimMappingRule objects.
+Input was generated by ent.
+"""
+input ScimMappingRuleWhereInput {
+  not: ScimMappingRuleWhereInput
+  and: [ScimMappingRuleWhereInput!]
+  or: [ScimMappingRuleWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  """
+  created_at field predicates
+  """
+  createdAt: Time
+  createdAtNEQ: Time
+  createdAtIn: [Time!]
+  createdAtNotIn: [Time!]
+  createdAtGT: Time
+  createdAtGTE: Time
+  createdAtLT: Time
+  createdAtLTE: Time
+  """
+  updated_at field predicates
+  """
+  updatedAt: Time
+  updatedAtNEQ: Time
+  updatedAtIn: [Time!]
+  updatedAtNotIn: [Time!]
+  updatedAtGT: Time
+  updatedAtGTE: Time
+  updatedAtLT: Time
+  updatedAtLTE: Time
+  """
+  group_name field predicates
+  """
+  groupName: String
+  groupNameNEQ: String
+  groupNameIn: [String!]
+  groupNameNotIn: [String!]
+  groupNameGT: String
+  groupNameGTE: String
+  groupNameLT: String
+  groupNameLTE: String
+  groupNameContains: String
+  groupNameHasPrefix: String
+  groupNameHasSuffix: String
+  groupNameEqualFold: String
+  groupNameContainsFold: String
+  """
+  user_type_id field predicates
+  """
+  userTypeID: ID
+  userTypeIDNEQ: ID
+  userTypeIDIn: [ID!]
+  userTypeIDNotIn: [ID!]
+  userTypeIDIsNil: Boolean
+  userTypeIDNotNil: Boolean
+  """
+  role_id field predicates
+  """
+  roleID: ID
+  roleIDNEQ: ID
+  roleIDIn: [ID!]
+  roleIDNotIn: [ID!]
+  roleIDIsNil: Boolean
+  roleIDNotNil: Boolean
+  """
+  user_type edge predicates
+  """
+  hasUserType: Boolean
+  hasUserTypeWith: [UserTypeWhereInput!]
+  """
+  role edge predicates
+  """
+  hasRole: Boolean
+  hasRoleWith: [RoleWhereInput!]
 }
 type ScimToken implements Node {
   id: ID!
@@ -8730,6 +9067,50 @@ func (ec *executionContext) childFields_RoleEdge(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type RoleEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_ScimMappingRule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ScimMappingRule_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ScimMappingRule_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_ScimMappingRule_updatedAt(ctx, field)
+	case "groupName":
+		return ec.fieldContext_ScimMappingRule_groupName(ctx, field)
+	case "userTypeID":
+		return ec.fieldContext_ScimMappingRule_userTypeID(ctx, field)
+	case "roleID":
+		return ec.fieldContext_ScimMappingRule_roleID(ctx, field)
+	case "userType":
+		return ec.fieldContext_ScimMappingRule_userType(ctx, field)
+	case "role":
+		return ec.fieldContext_ScimMappingRule_role(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScimMappingRule", field.Name)
+}
+
+func (ec *executionContext) childFields_ScimMappingRuleConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ScimMappingRuleConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ScimMappingRuleConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ScimMappingRuleConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScimMappingRuleConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ScimMappingRuleEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_ScimMappingRuleEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_ScimMappingRuleEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScimMappingRuleEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_ScimToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -8750,6 +9131,18 @@ func (ec *executionContext) childFields_ScimToken(ctx context.Context, field gra
 		return ec.fieldContext_ScimToken_revokedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ScimToken", field.Name)
+}
+
+func (ec *executionContext) childFields_ScimTokenConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ScimTokenConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ScimTokenConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ScimTokenConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScimTokenConnection", field.Name)
 }
 
 func (ec *executionContext) childFields_ScimTokenEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

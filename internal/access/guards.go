@@ -78,6 +78,7 @@ var Guards = map[string]Guard{
 
 	// SCIM tokens and mapping rules.
 	"createScimToken": needs("scim.admin"), "revokeScimToken": needs("scim.admin"), "scimTokens": needs("scim.admin"),
+	"scimMappingRules": needs("scim.admin"), "createScimMappingRule": needs("scim.admin"), "deleteScimMappingRule": needs("scim.admin"),
 
 	// Signing in and one's own login.
 	"login": {Public: true}, "acceptInvitation": {Public: true}, "refreshToken": {Public: true},
