@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"latchkey/ent"
+	"latchkey/ent/user"
 	"latchkey/internal/access"
 	"latchkey/internal/admin"
 	"latchkey/internal/identity"
@@ -46,11 +47,21 @@ func (r *Resolver) limitLogin(ctx context.Context, email string) error {
 	if ok, wait := r.limits.PerAddress.Allow(viewer.ClientAddr(ctx)); !ok {
 		return tooMany(wait.Seconds())
 	}
-	if ok, wait := r.limits.PerLogin.Allow("login:" + strings.ToLower(strings.TrimSpace(email))); !ok {
+	if ok, wait := r.limits.PerLogin.Allow(loginKey(email)); !ok {
 		return tooMany(wait.Seconds())
 	}
 	return nil
 }
+
+// signedIn clears a login's attempts after a success: the limit slows guessing, not
+// people who know their password.
+func (r *Resolver) signedIn(email string) {
+	if r.limits != nil {
+		r.limits.PerLogin.Reset(loginKey(email))
+	}
+}
+
+func loginKey(email string) string { return "login:" + strings.ToLower(strings.TrimSpace(email)) }
 
 func tooMany(seconds float64) error {
 	return problem.New(problem.TooManyRequests, "", "too many attempts; try again in %.0f seconds", seconds+0.5)
@@ -80,7 +91,7 @@ func (r *Resolver) updateUser(ctx context.Context, in admin.UpdateUserInput) (*e
 	if err != nil || r.identity == nil {
 		return u, err
 	}
-	if !u.Active {
+	if !u.Active || u.Status == user.StatusSUSPENDED {
 		if err := r.identity.RevokeUser(ctx, db, u.ID); err != nil {
 			return nil, err
 		}

@@ -24,6 +24,7 @@ type Resolver struct {
 type LoginLimits struct {
 	PerAddress, PerLogin interface {
 		Allow(key string) (bool, time.Duration)
+		Reset(key string)
 	}
 }
 

@@ -320,9 +320,13 @@ func (r *mutationResolver) Login(ctx context.Context, input model.LoginInput) (*
 	if err := r.limitLogin(ctx, input.Email); err != nil {
 		return nil, err
 	}
-	return inTx(ctx, r.client, func(c *ent.Client) (*identity.Tokens, error) {
+	tokens, err := inTx(ctx, r.client, func(c *ent.Client) (*identity.Tokens, error) {
 		return r.identity.Login(ctx, c, input.Email, input.Password, input.AccountID)
 	})
+	if err == nil {
+		r.signedIn(input.Email)
+	}
+	return tokens, err
 }
 
 // RefreshToken is the resolver for the refreshToken field.

@@ -8076,6 +8076,8 @@ input UpdateUserInput {
   clearManager: Boolean
   readOnly: Boolean
   active: Boolean
+  "Suspends the user (no sign-in, sessions end at once), or lifts the suspension."
+  suspended: Boolean
 }
 type UpdateUserPayload { user: User! }
 

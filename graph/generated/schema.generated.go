@@ -8821,7 +8821,7 @@ func (ec *executionContext) unmarshalInputUpdateUserInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"id", "userName", "email", "givenName", "familyName", "displayName", "title", "department", "location", "employeeNumber", "phone", "locale", "managerId", "clearManager", "readOnly", "active"}
+	fieldsInOrder := [...]string{"id", "userName", "email", "givenName", "familyName", "displayName", "title", "department", "location", "employeeNumber", "phone", "locale", "managerId", "clearManager", "readOnly", "active", "suspended"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -8940,6 +8940,13 @@ func (ec *executionContext) unmarshalInputUpdateUserInput(ctx context.Context, o
 				return it, err
 			}
 			it.Active = data
+		case "suspended":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("suspended"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Suspended = data
 		}
 	}
 	return it, nil

@@ -72,6 +72,9 @@ type UpdateUserInput struct {
 	ClearManager   *bool
 	ReadOnly       *bool
 	Active         *bool
+	// Suspended suspends the user, or lifts the suspension (back to ACTIVE with a
+	// login, INVITED without).
+	Suspended *bool
 }
 
 func UpdateUser(ctx context.Context, client *gen.Client, in UpdateUserInput) (*gen.User, error) {
@@ -102,6 +105,20 @@ func UpdateUser(ctx context.Context, client *gen.Client, in UpdateUserInput) (*g
 	}
 	if in.ClearManager != nil && *in.ClearManager {
 		u.ClearManager()
+	}
+	if in.Suspended != nil {
+		current, err := client.User.Get(ctx, in.ID)
+		if err != nil {
+			return nil, problem.MissingIfNotFound(err, "id", "user")
+		}
+		switch {
+		case *in.Suspended:
+			u.SetStatus(user.StatusSUSPENDED)
+		case current.Status == user.StatusSUSPENDED && current.IdentityID != nil:
+			u.SetStatus(user.StatusACTIVE)
+		case current.Status == user.StatusSUSPENDED:
+			u.SetStatus(user.StatusINVITED)
+		}
 	}
 	usr, err := u.Save(ctx)
 	return usr, problem.MissingIfNotFound(err, "id", "user")

@@ -199,3 +199,25 @@ func describe(err error) error {
 	}
 	return p
 }
+
+// RotateKeys makes a new signing key current (SPEC §4): tokens signed with the old
+// ones stay valid, and their keys stay in the JWKS, until those tokens expire.
+func RotateKeys(ctx context.Context, cfg Config, stdout io.Writer) error {
+	log := newLogger(cfg)
+	st, err := openMigrated(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	srv, err := NewServer(cfg, st, log)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	kid, err := srv.Keys.Rotate(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, kid)
+	return nil
+}

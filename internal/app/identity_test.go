@@ -91,10 +91,27 @@ func TestInvitationLoginFlow(t *testing.T) {
 		if e := anon.Fail(`mutation($r: String!) { refreshToken(input: {refreshToken: $r}) { accessToken } }`, map[string]any{"r": again}); e.Code() != "UNAUTHENTICATED" {
 			t.Errorf("refresh after logout: %+v", e)
 		}
-		// Jane cannot administer; a Viewer-less user reads herself only.
+		// Jane cannot administer.
 		if e := jane.Fail(`mutation { createUser(input: {userName: "x", email: "x@example.test"}) { user { id } } }`, nil); e.Code() != "FORBIDDEN" {
 			t.Errorf("jane creating a user: %+v", e)
 		}
+		// Suspending Jane ends her sessions at once; lifting it lets her sign in again.
+		live := anon.Must(`mutation { login(input: {email: "jane@example.test", password: "correct horse battery"}) { accessToken refreshToken } }`, nil)
+		janeID := login.String("login.userId")
+		acme.Must(`mutation($u: ID!) { updateUser(input: {id: $u, suspended: true}) { user { status } } }`, map[string]any{"u": janeID})
+		if r := env.Client(live.String("login.accessToken")).Do(`{ viewer { id } }`, nil); r.Status != 401 {
+			t.Errorf("a suspended user's access token: HTTP %d", r.Status)
+		}
+		if e := anon.Fail(`mutation($r: String!) { refreshToken(input: {refreshToken: $r}) { accessToken } }`, map[string]any{"r": live.String("login.refreshToken")}); e.Code() != "UNAUTHENTICATED" {
+			t.Errorf("a suspended user's refresh token: %+v", e)
+		}
+		if e := anon.Fail(`mutation { login(input: {email: "jane@example.test", password: "correct horse battery"}) { accessToken } }`, nil); e.Code() != "UNAUTHENTICATED" {
+			t.Errorf("a suspended user's login: %+v", e)
+		}
+		if st := acme.Must(`mutation($u: ID!) { updateUser(input: {id: $u, suspended: false}) { user { status } } }`, map[string]any{"u": janeID}); st.String("updateUser.user.status") != "ACTIVE" {
+			t.Errorf("lifting the suspension: %v", st.Data)
+		}
+		anon.Must(`mutation { login(input: {email: "jane@example.test", password: "correct horse battery"}) { accessToken } }`, nil)
 
 		// Bob has a login in acme; globex adds him: a link invitation.
 		acme.Must(`mutation { createUser(input: {userName: "bob", email: "bob@example.test"}) { user { id } } }`, nil)
@@ -127,4 +144,24 @@ func TestInvitationLoginFlow(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestLoginRateLimit: guessing a password is slowed per login; unknown and known
+// emails are treated alike.
+func TestLoginRateLimit(t *testing.T) {
+	env := apptest.New(t, storetest.SQLite(t), app.Config{})
+	anon := env.Client("")
+	for _, email := range []string{"admin@acme.test", "nobody@acme.test"} {
+		if email == "admin@acme.test" {
+			env.Bootstrap("acme", email)
+		}
+		codes := []string{}
+		for range 6 {
+			codes = append(codes, anon.Fail(`mutation($e: String!) { login(input: {email: $e, password: "not the password"}) { accessToken } }`,
+				map[string]any{"e": email}).Code())
+		}
+		if codes[4] != "UNAUTHENTICATED" || codes[5] != "TOO_MANY_REQUESTS" {
+			t.Errorf("%s: attempts answered %v", email, codes)
+		}
+	}
 }
