@@ -921,9 +921,9 @@ var (
 				Columns: []*schema.Column{UserGrantsColumns[9], UserGrantsColumns[3], UserGrantsColumns[7]},
 			},
 			{
-				Name:    "usergrant_account_id_kind_right_id",
+				Name:    "usergrant_account_id",
 				Unique:  false,
-				Columns: []*schema.Column{UserGrantsColumns[10], UserGrantsColumns[1], UserGrantsColumns[11]},
+				Columns: []*schema.Column{UserGrantsColumns[10]},
 			},
 			{
 				Name:    "usergrant_right_id",
@@ -1077,9 +1077,9 @@ var (
 				Columns: []*schema.Column{UserTypeGrantsColumns[6], UserTypeGrantsColumns[3]},
 			},
 			{
-				Name:    "usertypegrant_account_id_kind_right_id",
+				Name:    "usertypegrant_account_id",
 				Unique:  false,
-				Columns: []*schema.Column{UserTypeGrantsColumns[7], UserTypeGrantsColumns[1], UserTypeGrantsColumns[8]},
+				Columns: []*schema.Column{UserTypeGrantsColumns[7]},
 			},
 			{
 				Name:    "usertypegrant_right_id",

@@ -81,7 +81,7 @@ func (UserGrant) Edges() []ent.Edge {
 func (UserGrant) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("user_id", "grant_key", "source_key").Unique().StorageKey("uniq_user_grants_path"),
-		index.Fields("account_id", "kind", "right_id"),
+		index.Fields("account_id"),
 		index.Fields("right_id"),
 		index.Fields("data_set_id"),
 		index.Fields("node_id"),
@@ -120,7 +120,7 @@ func (UserTypeGrant) Edges() []ent.Edge {
 func (UserTypeGrant) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("user_type_id", "grant_key").Unique().StorageKey("uniq_user_type_grants_key"),
-		index.Fields("account_id", "kind", "right_id"),
+		index.Fields("account_id"),
 		index.Fields("right_id"),
 		index.Fields("data_set_id"),
 		index.Fields("node_id"),

@@ -53,23 +53,47 @@ type RightImpact struct {
 	Gained, Lost int
 }
 
+// reach is what a change can alter, so its impact is measured on that alone: the
+// listed rights (all of them when allRights), and data-set access when access is set.
+type reach struct {
+	allRights bool
+	rights    []int
+	access    bool
+}
+
+var everything = reach{allRights: true, access: true}
+
 // holdings is, per user, the keys of what they hold effectively: "R<right id>" for a
 // right in some scope, "D<data set>:<node>" for data-set access.
 type holdings map[int]map[string]bool
 
 // snapshot reads what users hold effectively, set-wise: two statements per chunk.
-func snapshot(ctx context.Context, c *gen.Client, users []int) (holdings, error) {
+func snapshot(ctx context.Context, c *gen.Client, users []int, r reach) (holdings, error) {
 	out := holdings{}
 	for _, id := range users {
 		out[id] = map[string]bool{}
 	}
 	for chunk := range slices.Chunk(users, chunkSize) {
 		in, args := inList(chunk)
+		if !r.allRights && len(r.rights) == 0 && !r.access {
+			break
+		}
 		rightsSQL, rargs := effectiveRightsSQL(in, args)
+		if !r.allRights {
+			rin, rids := inList(Unique(r.rights))
+			if len(r.rights) == 0 {
+				rin, rids = "(NULL)", nil
+			}
+			rightsSQL = "SELECT * FROM (" + rightsSQL + ") e WHERE e.right_id IN " + rin
+			rargs = append(rargs, rids...)
+		}
 		if err := scanPairs(ctx, c, rightsSQL, rargs, func(u, v int64, _ sql.NullInt64) {
 			out[int(u)]["R"+strconv.FormatInt(v, 10)] = true
 		}); err != nil {
 			return nil, err
+		}
+		if !r.access {
+			continue
 		}
 		accessSQL := `SELECT g.user_id, g.data_set_id, g.node_id FROM user_grants g WHERE g.user_id IN ` + in + ` AND g.kind = 'DATA_SET'
 			UNION ALL
@@ -130,7 +154,7 @@ func scanPairs(ctx context.Context, c *gen.Client, query string, args []any, row
 }
 
 // diff compares two snapshots of the same users.
-func diff(ctx context.Context, c *gen.Client, users []int, before, after holdings) (*Impact, error) {
+func diff(ctx context.Context, c *gen.Client, users []int, before, after holdings, names map[int]string) (*Impact, error) {
 	imp := &Impact{}
 	gained, lost := map[int]int{}, map[int]int{}
 	var detailed []UserImpact
@@ -178,22 +202,20 @@ func diff(ctx context.Context, c *gen.Client, users []int, before, after holding
 	for i := range detailed {
 		ids[i] = detailed[i].UserID
 	}
-	names := map[int]*gen.User{}
+	live := map[int]*gen.User{} // nil for users the change deleted
 	if len(ids) > 0 {
 		us, err := c.User.Query().Where(user.IDIn(ids...)).All(ctx)
 		if err != nil {
 			return nil, err
 		}
 		for _, u := range us {
-			names[u.ID] = u
+			live[u.ID] = u
 		}
 	}
 	for i := range detailed {
 		d := &detailed[i]
-		d.User = names[d.UserID]
-		if d.User != nil {
-			d.UserName = d.User.UserName
-		}
+		d.User = live[d.UserID]
+		d.UserName = names[d.UserID]
 		d.resolve(rights)
 	}
 	imp.Users = detailed
@@ -249,10 +271,24 @@ func (ui *UserImpact) resolve(rights map[int]*gen.Right) {
 // measure runs change and reports its impact on users. With dryRun the change is
 // undone (to a savepoint of the caller's transaction) and only the impact remains:
 // a preview computed by the same code as the real change, so it cannot disagree.
-func measure(ctx context.Context, c *gen.Client, users []int, dryRun bool, change func() error) (*Impact, error) {
-	before, err := snapshot(ctx, c, users)
+func measure(ctx context.Context, c *gen.Client, users []int, r reach, dryRun bool, change func() error) (*Impact, error) {
+	before, err := snapshot(ctx, c, users, r)
 	if err != nil {
 		return nil, err
+	}
+	// Names are read first: a deleted user's impact still says who it was.
+	names := map[int]string{}
+	for chunk := range slices.Chunk(users, chunkSize) {
+		var rows []struct {
+			ID       int    `json:"id"`
+			UserName string `json:"user_name"`
+		}
+		if err := c.User.Query().Where(user.IDIn(chunk...)).Select(user.FieldID, user.FieldUserName).Scan(ctx, &rows); err != nil {
+			return nil, err
+		}
+		for _, row := range rows {
+			names[row.ID] = row.UserName
+		}
 	}
 	if dryRun {
 		if _, err := c.ExecContext(ctx, "SAVEPOINT latchkey_dry_run"); err != nil {
@@ -262,7 +298,7 @@ func measure(ctx context.Context, c *gen.Client, users []int, dryRun bool, chang
 	var after holdings
 	err = change()
 	if err == nil {
-		after, err = snapshot(ctx, c, users)
+		after, err = snapshot(ctx, c, users, r)
 	}
 	if dryRun {
 		if _, rbErr := c.ExecContext(ctx, "ROLLBACK TO SAVEPOINT latchkey_dry_run"); rbErr != nil && err == nil {
@@ -272,7 +308,7 @@ func measure(ctx context.Context, c *gen.Client, users []int, dryRun bool, chang
 	if err != nil {
 		return nil, err
 	}
-	return diff(ctx, c, users, before, after)
+	return diff(ctx, c, users, before, after, names)
 }
 
 // inList returns "(?, ?, …)" and the ids as arguments.

@@ -35,7 +35,7 @@ var userGrantKinds = []enums.GrantKind{enums.GrantAppRight, enums.GrantDataSet, 
 // operation runs one rule operation over a selection: it resolves the users, counts
 // those the change will touch, measures the impact, records one audit event with
 // that impact (unless dry), and returns the result.
-func operation(ctx context.Context, c *gen.Client, action string, users []int, dryRun bool, input any,
+func operation(ctx context.Context, c *gen.Client, action string, users []int, r reach, dryRun bool, input any,
 	touched predicate.User, change func(s *sqlSet, now time.Time) error) (*Result, error) {
 	s, err := newSQLSet(ctx, c)
 	if err != nil {
@@ -55,7 +55,7 @@ func operation(ctx context.Context, c *gen.Client, action string, users []int, d
 		}
 	}
 	now := time.Now()
-	imp, err := measure(ctx, c, users, dryRun, func() error {
+	imp, err := measure(ctx, c, users, r, dryRun, func() error {
 		if len(users) == 0 {
 			return nil
 		}
@@ -131,7 +131,7 @@ func GrantRights(ctx context.Context, c *gen.Client, sel UserSelection, grants [
 	if err := requireHolds(ctx, c, rightIDs); err != nil {
 		return nil, err
 	}
-	return operation(ctx, c, "grant_rights", users, dryRun, grants, user.Or(lacking...), func(s *sqlSet, now time.Time) error {
+	return operation(ctx, c, "grant_rights", users, grantsReach(rows), dryRun, grants, user.Or(lacking...), func(s *sqlSet, now time.Time) error {
 		return s.addGrants(ctx, users, rows, viewerUserID(ctx), now)
 	})
 }
@@ -152,8 +152,20 @@ func RevokeRights(ctx context.Context, c *gen.Client, sel UserSelection, grants 
 	for i, r := range rows {
 		keys[i] = r.grant.Key()
 	}
-	return operation(ctx, c, "revoke_rights", users, dryRun, grants, user.HasGrantsWith(usergrant.GrantKeyIn(keys...)),
+	return operation(ctx, c, "revoke_rights", users, grantsReach(rows), dryRun, grants, user.HasGrantsWith(usergrant.GrantKeyIn(keys...)),
 		func(s *sqlSet, _ time.Time) error { return s.removeGrants(ctx, users, keys) })
+}
+
+// grantsReach is what granting or revoking rows can change.
+func grantsReach(rows []grantRow) reach {
+	var r reach
+	for _, row := range rows {
+		if row.grant.RightID != 0 {
+			r.rights = append(r.rights, row.grant.RightID)
+		}
+		r.access = r.access || row.grant.Kind == enums.GrantDataSet
+	}
+	return r
 }
 
 func resolveUserGrants(ctx context.Context, c *gen.Client, in []GrantInput) ([]grantRow, error) {
@@ -194,7 +206,7 @@ func ApplyRoleTo(ctx context.Context, c *gen.Client, sel UserSelection, roleID i
 		return nil, err
 	}
 	lacking := lacksRoleCopy(r, rightIDs)
-	return operation(ctx, c, "apply_role", users, dryRun, map[string]any{"role_id": r.ID, "role": r.Name}, lacking,
+	return operation(ctx, c, "apply_role", users, reach{rights: rightIDs}, dryRun, map[string]any{"role_id": r.ID, "role": r.Name}, lacking,
 		func(s *sqlSet, now time.Time) error {
 			return s.copyRoleRights(ctx, users, r, viewerUserID(ctx), now)
 		})
@@ -247,7 +259,7 @@ func LinkUserType(ctx context.Context, c *gen.Client, sel UserSelection, typeID 
 	if err := requireHolds(ctx, c, rightIDs); err != nil {
 		return nil, err
 	}
-	return operation(ctx, c, "link_user_type", users, dryRun, map[string]any{"user_type_id": t.ID, "user_type": t.Name},
+	return operation(ctx, c, "link_user_type", users, reach{rights: rightIDs, access: true}, dryRun, map[string]any{"user_type_id": t.ID, "user_type": t.Name},
 		user.Not(user.HasTypesWith(usertype.ID(t.ID))),
 		func(s *sqlSet, _ time.Time) error { return s.link(ctx, users, "user_type_links", "user_type_id", t.ID) })
 }
@@ -264,7 +276,11 @@ func UnlinkUserType(ctx context.Context, c *gen.Client, sel UserSelection, typeI
 	if err != nil {
 		return nil, problem.MissingIfNotFound(err, "userTypeId", "user type")
 	}
-	return operation(ctx, c, "unlink_user_type", users, dryRun, map[string]any{"user_type_id": t.ID, "user_type": t.Name},
+	rightIDs, err := typeRightIDs(ctx, c, typeID)
+	if err != nil {
+		return nil, err
+	}
+	return operation(ctx, c, "unlink_user_type", users, reach{rights: rightIDs, access: true}, dryRun, map[string]any{"user_type_id": t.ID, "user_type": t.Name},
 		user.HasTypesWith(usertype.ID(t.ID)),
 		func(s *sqlSet, _ time.Time) error {
 			return s.unlink(ctx, users, "user_type_links", "user_type_id", t.ID)
@@ -277,7 +293,7 @@ func SetReadOnly(ctx context.Context, c *gen.Client, sel UserSelection, readOnly
 	if err != nil {
 		return nil, err
 	}
-	return operation(ctx, c, "set_read_only", users, dryRun, map[string]any{"read_only": readOnly}, user.ReadOnlyNEQ(readOnly),
+	return operation(ctx, c, "set_read_only", users, reach{allRights: true}, dryRun, map[string]any{"read_only": readOnly}, user.ReadOnlyNEQ(readOnly),
 		func(s *sqlSet, now time.Time) error { return s.setFlag(ctx, users, "read_only", readOnly, now) })
 }
 
@@ -287,7 +303,7 @@ func SetActive(ctx context.Context, c *gen.Client, sel UserSelection, active, dr
 	if err != nil {
 		return nil, err
 	}
-	return operation(ctx, c, "set_active", users, dryRun, map[string]any{"active": active}, user.ActiveNEQ(active),
+	return operation(ctx, c, "set_active", users, reach{allRights: true}, dryRun, map[string]any{"active": active}, user.ActiveNEQ(active),
 		func(s *sqlSet, now time.Time) error { return s.setFlag(ctx, users, "active", active, now) })
 }
 
@@ -323,7 +339,7 @@ func groupMembership(ctx context.Context, c *gen.Client, sel UserSelection, grou
 			touched = append(touched, user.HasGroupsWith(group.ID(g)))
 		}
 	}
-	return operation(ctx, c, action, users, dryRun, map[string]any{"group_ids": groupIDs}, user.Or(touched...),
+	return operation(ctx, c, action, users, reach{}, dryRun, map[string]any{"group_ids": groupIDs}, user.Or(touched...),
 		func(s *sqlSet, _ time.Time) error {
 			for _, g := range groupIDs {
 				op := s.unlink

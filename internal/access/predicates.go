@@ -73,9 +73,9 @@ func unmasked(s *sql.Selector, r *right.Kind) *sql.Predicate {
 func scopeSQL(alias string, t Target, all bool) (string, []any) {
 	var b strings.Builder
 	args := []any{t.DataSetID}
-	b.WriteString("(" + alias + ".data_set_id = ? AND (" + alias + ".node_id IS NULL")
+	b.WriteString("(+" + alias + ".data_set_id = ? AND (" + alias + ".node_id IS NULL")
 	if len(t.ancestors) > 0 {
-		b.WriteString(" OR " + alias + ".node_id IN (" + placeholders(len(t.ancestors)) + ")")
+		b.WriteString(" OR +" + alias + ".node_id IN (" + placeholders(len(t.ancestors)) + ")")
 		for id := range t.ancestors {
 			args = append(args, id)
 		}
@@ -98,15 +98,17 @@ func holdsRight(s *sql.Selector, rightID int, scope func(alias string) (string, 
 	args = append(args, rightID)
 	args = append(args, rightID, "COMPANY_RIGHT")
 	args = append(args, targs...)
-	return existsFor(s, `SELECT 1 FROM user_grants g WHERE g.user_id = %[1]s AND g.right_id = ?
+	// "+column" keeps SQLite's planner (which may have no statistics) on the user_id
+	// index instead of scanning every grant of a popular right for each user.
+	return existsFor(s, `SELECT 1 FROM user_grants g WHERE g.user_id = %[1]s AND +g.right_id = ?
 			AND (g.kind = ? OR (g.kind = ? AND `+direct+`))
 		UNION ALL
 		SELECT 1 FROM user_type_links l JOIN user_type_roles tr ON tr.user_type_id = l.user_type_id
 			JOIN role_rights rr ON rr.role_id = tr.role_id
-			WHERE l.user_id = %[1]s AND rr.right_id = ?
+			WHERE l.user_id = %[1]s AND +rr.right_id = ?
 		UNION ALL
 		SELECT 1 FROM user_type_links l JOIN user_type_grants tg ON tg.user_type_id = l.user_type_id
-			WHERE l.user_id = %[1]s AND tg.right_id = ? AND tg.kind = ? AND `+typed, args...)
+			WHERE l.user_id = %[1]s AND +tg.right_id = ? AND tg.kind = ? AND `+typed, args...)
 }
 
 // HoldsRight is true for users who hold the right effectively in some scope (SPEC
@@ -127,7 +129,7 @@ func CanAt(r *gen.Right, t Target) predicate.User {
 		args := append([]any{"DATA_SET"}, dargs...)
 		args = append(args, "DATA_SET")
 		args = append(args, targs...)
-		hasAccess := existsFor(s, `SELECT 1 FROM user_grants g WHERE g.user_id = %[1]s AND g.kind = ? AND `+direct+`
+		hasAccess := existsFor(s, `SELECT 1 FROM user_grants g WHERE g.user_id = %[1]s AND +g.kind = ? AND `+direct+`
 			UNION ALL
 			SELECT 1 FROM user_type_links l JOIN user_type_grants tg ON tg.user_type_id = l.user_type_id
 				WHERE l.user_id = %[1]s AND tg.kind = ? AND `+typed, args...)

@@ -158,7 +158,7 @@ func roleEdit(ctx context.Context, c *gen.Client, id int, action string, input a
 // measuredEdit runs an edit of a role or type, measuring its impact on users, and
 // records the impact in the audit log next to the edit's own events.
 func measuredEdit(ctx context.Context, c *gen.Client, users []int, action string, input any, dryRun bool, edit func() error) (*Impact, error) {
-	imp, err := measure(ctx, c, users, dryRun, edit)
+	imp, err := measure(ctx, c, users, everything, dryRun, edit)
 	if err != nil || dryRun {
 		return imp, err
 	}

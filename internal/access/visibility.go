@@ -90,7 +90,7 @@ func SetViewableGroups(ctx context.Context, c *gen.Client, userID int, groupIDs 
 	if len(remove)+len(add) > 0 {
 		changed = user.ID(userID)
 	}
-	return operation(ctx, c, "set_viewable_groups", users, false, map[string]any{"group_ids": groupIDs}, changed,
+	return operation(ctx, c, "set_viewable_groups", users, reach{}, false, map[string]any{"group_ids": groupIDs}, changed,
 		func(s *sqlSet, now time.Time) error {
 			if err := s.removeGrants(ctx, users, remove); err != nil {
 				return err

@@ -183,6 +183,7 @@ func Serve(ctx context.Context, cfg Config) error {
 		return err
 	}
 	go func() { _ = sender.Run(ctx) }()
+	go optimizePeriodically(ctx, st, log)
 	srv := &http.Server{
 		Addr:              cfg.Addr,
 		Handler:           app.Handler,
@@ -327,4 +328,20 @@ func withBodyLimit(max int64, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// optimizePeriodically keeps the store's planner statistics current as data grows.
+func optimizePeriodically(ctx context.Context, st *store.Store, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := st.Optimize(ctx); err != nil {
+				log.WarnContext(ctx, "optimizing the store", "error", err.Error())
+			}
+		}
+	}
 }

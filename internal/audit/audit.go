@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -76,7 +77,13 @@ func Record(ctx context.Context, client *gen.Client, events ...Event) error {
 		}
 		builders = append(builders, b)
 	}
-	return client.AuditEvent.CreateBulk(builders...).Exec(ctx)
+	// Batches keep each INSERT under SQLite's limit on bound variables.
+	for batch := range slices.Chunk(builders, 500) {
+		if err := client.AuditEvent.CreateBulk(batch...).Exec(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func marshal(v any) (json.RawMessage, error) {

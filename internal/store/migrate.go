@@ -43,7 +43,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("store: migrating sqlite: %w", err)
 		}
-		return nil
+		return s.Optimize(ctx)
 	case dialect.MySQL:
 		return s.migrateMySQL(ctx)
 	default:
@@ -77,6 +77,19 @@ func (s *Store) migrateMySQL(ctx context.Context) error {
 	for _, r := range results {
 		s.logger.InfoContext(ctx, "applied migration",
 			"version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
+	}
+	return nil
+}
+
+// Optimize refreshes the query planner's statistics where the store keeps none by
+// itself (SQLite); without them SQLite can pick an index that turns a lookup per user
+// into a scan per user. The server runs it at start and then periodically.
+func (s *Store) Optimize(ctx context.Context) error {
+	if s.Dialect != dialect.SQLite {
+		return nil
+	}
+	if _, err := s.DB.ExecContext(ctx, "PRAGMA optimize=0x10002"); err != nil {
+		return fmt.Errorf("store: optimizing sqlite: %w", err)
 	}
 	return nil
 }
