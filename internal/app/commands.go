@@ -36,6 +36,22 @@ func openMigrated(ctx context.Context, cfg Config, log *slog.Logger) (*store.Sto
 	return st, nil
 }
 
+// withServer opens the migrated store and wires the server for a command.
+func withServer(ctx context.Context, cfg Config, run func(*store.Store, *Server) error) error {
+	log := newLogger(cfg)
+	st, err := openMigrated(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	srv, err := NewServer(cfg, st, log)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	return run(st, srv)
+}
+
 // Migrate brings the schema up to date.
 func Migrate(ctx context.Context, cfg Config, stdout io.Writer) error {
 	st, err := openMigrated(ctx, cfg, newLogger(cfg))
@@ -62,24 +78,15 @@ type BootstrapResult struct {
 // Bootstrap creates an account with its first Admin (in one transaction) and prints
 // an access token for them.
 func Bootstrap(ctx context.Context, cfg Config, args bootstrapArgs, stdout io.Writer) error {
-	log := newLogger(cfg)
-	st, err := openMigrated(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	srv, err := NewServer(cfg, st, log)
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
-	res, err := BootstrapAccount(ctx, st, srv.Auth, args.Account, args.Email, args.Password)
-	if err != nil {
-		return err
-	}
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(res)
+	return withServer(ctx, cfg, func(st *store.Store, srv *Server) error {
+		res, err := BootstrapAccount(ctx, st, srv.Auth, args.Account, args.Email, args.Password)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	})
 }
 
 // BootstrapAccount creates the account and its Admin and issues the Admin a token.
@@ -158,32 +165,23 @@ type tokenArgs struct{ Account, Email string }
 
 // Token prints a fresh access token for the user with email in the named account.
 func Token(ctx context.Context, cfg Config, args tokenArgs, stdout io.Writer) error {
-	log := newLogger(cfg)
-	st, err := openMigrated(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	acct, err := st.Client.Account.Query().Where(account.Name(args.Account)).Only(privacy.DecisionContext(ctx, privacy.Allow))
-	if err != nil {
-		return fmt.Errorf("account %q: %w", args.Account, describe(err))
-	}
-	sys := viewer.System(ctx, acct.ID, "token")
-	u, err := st.Client.User.Query().Where(user.EmailEqualFold(args.Email)).First(sys)
-	if err != nil {
-		return fmt.Errorf("user %q in account %q: %w", args.Email, args.Account, describe(err))
-	}
-	srv, err := NewServer(cfg, st, log)
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
-	token, _, err := srv.Auth.Issue(ctx, auth.Subject{AccountID: acct.ID, UserID: u.ID})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, token)
-	return nil
+	return withServer(ctx, cfg, func(st *store.Store, srv *Server) error {
+		acct, err := st.Client.Account.Query().Where(account.Name(args.Account)).Only(privacy.DecisionContext(ctx, privacy.Allow))
+		if err != nil {
+			return fmt.Errorf("account %q: %w", args.Account, describe(err))
+		}
+		sys := viewer.System(ctx, acct.ID, "token")
+		u, err := st.Client.User.Query().Where(user.EmailEqualFold(args.Email)).First(sys)
+		if err != nil {
+			return fmt.Errorf("user %q in account %q: %w", args.Email, args.Account, describe(err))
+		}
+		token, _, err := srv.Auth.Issue(ctx, auth.Subject{AccountID: acct.ID, UserID: u.ID})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, token)
+		return nil
+	})
 }
 
 func rollback(tx *gen.Tx, err error) error {
@@ -203,21 +201,12 @@ func describe(err error) error {
 // RotateKeys makes a new signing key current (SPEC §4): tokens signed with the old
 // ones stay valid, and their keys stay in the JWKS, until those tokens expire.
 func RotateKeys(ctx context.Context, cfg Config, stdout io.Writer) error {
-	log := newLogger(cfg)
-	st, err := openMigrated(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	srv, err := NewServer(cfg, st, log)
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
-	kid, err := srv.Keys.Rotate(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, kid)
-	return nil
+	return withServer(ctx, cfg, func(_ *store.Store, srv *Server) error {
+		kid, err := srv.Keys.Rotate(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, kid)
+		return nil
+	})
 }
