@@ -206,32 +206,9 @@ func (s *Service) IssueForClient(ctx context.Context, sub ClientSubject) (string
 	if sub.AccountID <= 0 || sub.APIClientID <= 0 {
 		return "", time.Time{}, errors.New("auth: issue: subject needs an account and an API client")
 	}
-	key, err := s.keys.signer(ctx)
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	now := s.now().Truncate(time.Second)
-	exp := now.Add(s.ttl)
-	tok := jwt.NewWithClaims(key.method, serviceClaims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    s.issuer,
-			Subject:   serviceSubjectPrefix + strconv.Itoa(sub.APIClientID),
-			Audience:  jwt.ClaimStrings{s.audience},
-			ExpiresAt: jwt.NewNumericDate(exp),
-			NotBefore: jwt.NewNumericDate(now),
-			IssuedAt:  jwt.NewNumericDate(now),
-			ID:        rand.Text(),
-		},
-		AccountID: sub.AccountID,
-		ClientID:  sub.ClientID,
-		SecretID:  sub.SecretID,
+	return s.sign(ctx, serviceSubjectPrefix+strconv.Itoa(sub.APIClientID), func(rc jwt.RegisteredClaims) jwt.Claims {
+		return serviceClaims{RegisteredClaims: rc, AccountID: sub.AccountID, ClientID: sub.ClientID, SecretID: sub.SecretID}
 	})
-	tok.Header["kid"] = key.kid
-	signed, err := tok.SignedString(key.private)
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	return signed, exp, nil
 }
 
 // parseOwn verifies a token Latchkey signed (key, algorithm, issuer, audience,

@@ -88,6 +88,14 @@ func (s *Service) Issue(ctx context.Context, sub Subject) (string, time.Time, er
 	if sub.AccountID <= 0 || sub.UserID <= 0 {
 		return "", time.Time{}, errors.New("auth: issue: subject needs an account and a user")
 	}
+	return s.sign(ctx, strconv.Itoa(sub.UserID), func(rc jwt.RegisteredClaims) jwt.Claims {
+		return claims{RegisteredClaims: rc, AccountID: sub.AccountID}
+	})
+}
+
+// sign signs the claims build makes from Latchkey's registered claims (issuer,
+// audience, lifetime, a fresh id) for subject, with the current key and its kid.
+func (s *Service) sign(ctx context.Context, subject string, build func(jwt.RegisteredClaims) jwt.Claims) (string, time.Time, error) {
 	key, err := s.keys.signer(ctx)
 	if err != nil {
 		return "", time.Time{}, err
@@ -95,18 +103,15 @@ func (s *Service) Issue(ctx context.Context, sub Subject) (string, time.Time, er
 	// JWT times have whole seconds; truncate so the returned expiry is the token's.
 	now := s.now().Truncate(time.Second)
 	exp := now.Add(s.ttl)
-	tok := jwt.NewWithClaims(key.method, claims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    s.issuer,
-			Subject:   strconv.Itoa(sub.UserID),
-			Audience:  jwt.ClaimStrings{s.audience},
-			ExpiresAt: jwt.NewNumericDate(exp),
-			NotBefore: jwt.NewNumericDate(now),
-			IssuedAt:  jwt.NewNumericDate(now),
-			ID:        rand.Text(),
-		},
-		AccountID: sub.AccountID,
-	})
+	tok := jwt.NewWithClaims(key.method, build(jwt.RegisteredClaims{
+		Issuer:    s.issuer,
+		Subject:   subject,
+		Audience:  jwt.ClaimStrings{s.audience},
+		ExpiresAt: jwt.NewNumericDate(exp),
+		NotBefore: jwt.NewNumericDate(now),
+		IssuedAt:  jwt.NewNumericDate(now),
+		ID:        rand.Text(),
+	}))
 	tok.Header["kid"] = key.kid
 	signed, err := tok.SignedString(key.private)
 	if err != nil {
