@@ -133,7 +133,7 @@ func command(cfg *Config, stdout io.Writer) *cli.Command {
 				),
 				Action: func(ctx context.Context, _ *cli.Command) error { return Bootstrap(ctx, *cfg, bootstrap, stdout) }},
 			{Name: "rotate-keys", Usage: "make a new token signing key current; older keys stay published until their tokens expire",
-				Flags: databaseFlags(cfg),
+				Flags:  databaseFlags(cfg),
 				Action: func(ctx context.Context, _ *cli.Command) error { return RotateKeys(ctx, *cfg, stdout) }},
 			{Name: "token", Usage: "print a fresh access token for a user (an operator's tool)",
 				Flags: append(databaseFlags(cfg),
