@@ -351,7 +351,7 @@ func (r *mutationResolver) AcceptInvitation(ctx context.Context, input model.Acc
 		if err != nil {
 			return nil, err
 		}
-		return &model.AcceptInvitationPayload{UserID: u.ID, AccountID: u.AccountID, UserName: u.UserName, Email: u.Email}, nil
+		return &model.AcceptInvitationPayload{User: u, UserID: u.ID, AccountID: u.AccountID, UserName: u.UserName, Email: u.Email}, nil
 	})
 }
 

@@ -23872,6 +23872,14 @@ func (ec *executionContext) unmarshalNRoleWhereInput2ᚖlatchkeyᚋentᚐRoleWhe
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNScimMappingRule2ᚖlatchkeyᚋentᚐScimMappingRule(ctx context.Context, sel ast.SelectionSet, v *ent.ScimMappingRule) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ScimMappingRule!")
+		return graphql.Null
+	}
+	return ec._ScimMappingRule(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNScimMappingRuleConnection2ᚖlatchkeyᚋentᚐScimMappingRuleConnection(ctx context.Context, sel ast.SelectionSet, v *ent.ScimMappingRuleConnection) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ScimMappingRuleConnection!")
@@ -23897,6 +23905,14 @@ func (ec *executionContext) marshalNScimMappingRuleOrderField2ᚖlatchkeyᚋent�
 func (ec *executionContext) unmarshalNScimMappingRuleWhereInput2ᚖlatchkeyᚋentᚐScimMappingRuleWhereInput(ctx context.Context, v any) (*ent.ScimMappingRuleWhereInput, error) {
 	res, err := ec.unmarshalInputScimMappingRuleWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNScimToken2ᚖlatchkeyᚋentᚐScimToken(ctx context.Context, sel ast.SelectionSet, v *ent.ScimToken) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ScimToken!")
+		return graphql.Null
+	}
+	return ec._ScimToken(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNScimTokenConnection2ᚖlatchkeyᚋentᚐScimTokenConnection(ctx context.Context, sel ast.SelectionSet, v *ent.ScimTokenConnection) graphql.Marshaler {

@@ -64,6 +64,7 @@ type ComplexityRoot struct {
 	AcceptInvitationPayload struct {
 		AccountID func(childComplexity int) int
 		Email     func(childComplexity int) int
+		User      func(childComplexity int) int
 		UserID    func(childComplexity int) int
 		UserName  func(childComplexity int) int
 	}
@@ -182,6 +183,15 @@ type ComplexityRoot struct {
 
 	CreateRolePayload struct {
 		Role func(childComplexity int) int
+	}
+
+	CreateScimMappingRulePayload struct {
+		Rule func(childComplexity int) int
+	}
+
+	CreateScimTokenPayload struct {
+		ScimToken func(childComplexity int) int
+		Token     func(childComplexity int) int
 	}
 
 	CreateUserPayload struct {
@@ -354,6 +364,8 @@ type ComplexityRoot struct {
 		CreateOrgUnit         func(childComplexity int, input admin.CreateOrgUnitInput) int
 		CreateRight           func(childComplexity int, input access.CreateRightInput) int
 		CreateRole            func(childComplexity int, input access.CreateRoleInput) int
+		CreateScimMappingRule func(childComplexity int, input model.CreateScimMappingRuleInput) int
+		CreateScimToken       func(childComplexity int, input model.CreateScimTokenInput) int
 		CreateUser            func(childComplexity int, input admin.CreateUserInput) int
 		CreateUserType        func(childComplexity int, input access.CreateUserTypeInput) int
 		DeleteAPIClient       func(childComplexity int, input model.DeleteInput) int
@@ -365,6 +377,7 @@ type ComplexityRoot struct {
 		DeleteOrgUnit         func(childComplexity int, input model.DeleteInput) int
 		DeleteRight           func(childComplexity int, input model.DeleteInput) int
 		DeleteRole            func(childComplexity int, input model.DeleteWithImpactInput) int
+		DeleteScimMappingRule func(childComplexity int, input model.DeleteInput) int
 		DeleteUserType        func(childComplexity int, input model.DeleteWithImpactInput) int
 		DeleteUsers           func(childComplexity int, input access.DeleteUsersInput) int
 		GrantRights           func(childComplexity int, input access.UserGrantsInput) int
@@ -380,6 +393,7 @@ type ComplexityRoot struct {
 		RequestPasswordReset  func(childComplexity int, input model.RequestPasswordResetInput) int
 		ResetPassword         func(childComplexity int, input model.ResetPasswordInput) int
 		RevokeRights          func(childComplexity int, input access.UserGrantsInput) int
+		RevokeScimToken       func(childComplexity int, input model.RevokeScimTokenInput) int
 		RotateAPIClientSecret func(childComplexity int, input model.RotateAPIClientSecretInput) int
 		SetViewableGroups     func(childComplexity int, input access.SetViewableGroupsInput) int
 		UnlinkUserType        func(childComplexity int, input access.UserTypeLinkInput) int
@@ -457,6 +471,10 @@ type ComplexityRoot struct {
 
 	RenameOrgUnitPayload struct {
 		OrgUnit func(childComplexity int) int
+	}
+
+	RevokeScimTokenPayload struct {
+		ScimToken func(childComplexity int) int
 	}
 
 	Right struct {
@@ -867,6 +885,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AcceptInvitationPayload.Email(childComplexity), true
+	case "AcceptInvitationPayload.user":
+		if e.ComplexityRoot.AcceptInvitationPayload.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AcceptInvitationPayload.User(childComplexity), true
 	case "AcceptInvitationPayload.userId":
 		if e.ComplexityRoot.AcceptInvitationPayload.UserID == nil {
 			break
@@ -1252,6 +1276,26 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CreateRolePayload.Role(childComplexity), true
+
+	case "CreateScimMappingRulePayload.rule":
+		if e.ComplexityRoot.CreateScimMappingRulePayload.Rule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateScimMappingRulePayload.Rule(childComplexity), true
+
+	case "CreateScimTokenPayload.scimToken":
+		if e.ComplexityRoot.CreateScimTokenPayload.ScimToken == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateScimTokenPayload.ScimToken(childComplexity), true
+	case "CreateScimTokenPayload.token":
+		if e.ComplexityRoot.CreateScimTokenPayload.Token == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateScimTokenPayload.Token(childComplexity), true
 
 	case "CreateUserPayload.user":
 		if e.ComplexityRoot.CreateUserPayload.User == nil {
@@ -2023,6 +2067,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateRole(childComplexity, args["input"].(access.CreateRoleInput)), true
+	case "Mutation.createScimMappingRule":
+		if e.ComplexityRoot.Mutation.CreateScimMappingRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createScimMappingRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateScimMappingRule(childComplexity, args["input"].(model.CreateScimMappingRuleInput)), true
+	case "Mutation.createScimToken":
+		if e.ComplexityRoot.Mutation.CreateScimToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createScimToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateScimToken(childComplexity, args["input"].(model.CreateScimTokenInput)), true
 	case "Mutation.createUser":
 		if e.ComplexityRoot.Mutation.CreateUser == nil {
 			break
@@ -2144,6 +2210,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteRole(childComplexity, args["input"].(model.DeleteWithImpactInput)), true
+	case "Mutation.deleteScimMappingRule":
+		if e.ComplexityRoot.Mutation.DeleteScimMappingRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteScimMappingRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteScimMappingRule(childComplexity, args["input"].(model.DeleteInput)), true
 	case "Mutation.deleteUserType":
 		if e.ComplexityRoot.Mutation.DeleteUserType == nil {
 			break
@@ -2309,6 +2386,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeRights(childComplexity, args["input"].(access.UserGrantsInput)), true
+	case "Mutation.revokeScimToken":
+		if e.ComplexityRoot.Mutation.RevokeScimToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeScimToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeScimToken(childComplexity, args["input"].(model.RevokeScimTokenInput)), true
 	case "Mutation.rotateApiClientSecret":
 		if e.ComplexityRoot.Mutation.RotateAPIClientSecret == nil {
 			break
@@ -2786,6 +2874,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RenameOrgUnitPayload.OrgUnit(childComplexity), true
+
+	case "RevokeScimTokenPayload.scimToken":
+		if e.ComplexityRoot.RevokeScimTokenPayload.ScimToken == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevokeScimTokenPayload.ScimToken(childComplexity), true
 
 	case "Right.application":
 		if e.ComplexityRoot.Right.Application == nil {
@@ -4020,6 +4115,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateOrgUnitInput", ec.unmarshalInputCreateOrgUnitInput),
 			graphql.NewInputUnmarshaler("CreateRightInput", ec.unmarshalInputCreateRightInput),
 			graphql.NewInputUnmarshaler("CreateRoleInput", ec.unmarshalInputCreateRoleInput),
+			graphql.NewInputUnmarshaler("CreateScimMappingRuleInput", ec.unmarshalInputCreateScimMappingRuleInput),
+			graphql.NewInputUnmarshaler("CreateScimTokenInput", ec.unmarshalInputCreateScimTokenInput),
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
 			graphql.NewInputUnmarshaler("CreateUserTypeInput", ec.unmarshalInputCreateUserTypeInput),
 			graphql.NewInputUnmarshaler("DashboardOrder", ec.unmarshalInputDashboardOrder),
@@ -4045,6 +4142,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("RenameInput", ec.unmarshalInputRenameInput),
 			graphql.NewInputUnmarshaler("RequestPasswordResetInput", ec.unmarshalInputRequestPasswordResetInput),
 			graphql.NewInputUnmarshaler("ResetPasswordInput", ec.unmarshalInputResetPasswordInput),
+			graphql.NewInputUnmarshaler("RevokeScimTokenInput", ec.unmarshalInputRevokeScimTokenInput),
 			graphql.NewInputUnmarshaler("RightOrder", ec.unmarshalInputRightOrder),
 			graphql.NewInputUnmarshaler("RightWhereInput", ec.unmarshalInputRightWhereInput),
 			graphql.NewInputUnmarshaler("RoleOrder", ec.unmarshalInputRoleOrder),
@@ -8210,7 +8308,8 @@ input LogoutInput { refreshToken: String! }
 type OkPayload { ok: Boolean! }
 "Accepts a setup invitation (sets the password) or a link invitation (the existing password)."
 input AcceptInvitationInput { token: String!  password: String! }
-type AcceptInvitationPayload { userId: ID!  accountId: ID!  userName: String!  email: String! }
+"user's own fields are readable here; sign in for the rest."
+type AcceptInvitationPayload { user: User!  userId: ID!  accountId: ID!  userName: String!  email: String! }
 input ChangePasswordInput { currentPassword: String!  newPassword: String! }
 input RequestPasswordResetInput { email: String! }
 input ResetPasswordInput { token: String!  password: String! }
@@ -8238,6 +8337,32 @@ extend type Mutation {
   createApiClient(input: CreateApiClientInput!): ApiClientSecretPayload!
   rotateApiClientSecret(input: RotateApiClientSecretInput!): ApiClientSecretPayload!
   deleteApiClient(input: DeleteInput!): DeletePayload!
+}
+`, BuiltIn: false},
+	{Name: "../scim.graphql", Input: `# SCIM provisioning: the account's bearer tokens for its identity provider, and the
+# mapping rules that make membership of a provisioned group drive rights.
+
+input CreateScimTokenInput { name: String! }
+"The token is shown here once; only its hash is kept. Paste it, with the base URL https://<host>/scim/v2, into the identity provider."
+type CreateScimTokenPayload { scimToken: ScimToken!  token: String! }
+input RevokeScimTokenInput { id: ID! }
+type RevokeScimTokenPayload { scimToken: ScimToken! }
+
+"""
+Members of the provisioned group named groupName (matched case-insensitively) get
+the user type linked — live, for as long as they are members — or the role applied
+(copied once). Give exactly one of userTypeId and roleId. The rule applies at once
+to the group's current members.
+"""
+input CreateScimMappingRuleInput { groupName: String!  userTypeId: ID  roleId: ID }
+type CreateScimMappingRulePayload { rule: ScimMappingRule! }
+
+extend type Mutation {
+  createScimToken(input: CreateScimTokenInput!): CreateScimTokenPayload!
+  revokeScimToken(input: RevokeScimTokenInput!): RevokeScimTokenPayload!
+  createScimMappingRule(input: CreateScimMappingRuleInput!): CreateScimMappingRulePayload!
+  "Members keep roles the rule applied (they were copied) and lose the type it linked, unless another rule links it."
+  deleteScimMappingRule(input: DeleteInput!): DeletePayload!
 }
 `, BuiltIn: false},
 }
@@ -8293,6 +8418,8 @@ func (ec *executionContext) childFields_APIClientEdge(ctx context.Context, field
 
 func (ec *executionContext) childFields_AcceptInvitationPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
+	case "user":
+		return ec.fieldContext_AcceptInvitationPayload_user(ctx, field)
 	case "userId":
 		return ec.fieldContext_AcceptInvitationPayload_userId(ctx, field)
 	case "accountId":
@@ -8535,6 +8662,24 @@ func (ec *executionContext) childFields_CreateRolePayload(ctx context.Context, f
 		return ec.fieldContext_CreateRolePayload_role(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CreateRolePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CreateScimMappingRulePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "rule":
+		return ec.fieldContext_CreateScimMappingRulePayload_rule(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateScimMappingRulePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CreateScimTokenPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "scimToken":
+		return ec.fieldContext_CreateScimTokenPayload_scimToken(ctx, field)
+	case "token":
+		return ec.fieldContext_CreateScimTokenPayload_token(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateScimTokenPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_CreateUserPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8911,6 +9056,14 @@ func (ec *executionContext) childFields_RenameOrgUnitPayload(ctx context.Context
 		return ec.fieldContext_RenameOrgUnitPayload_orgUnit(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RenameOrgUnitPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_RevokeScimTokenPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "scimToken":
+		return ec.fieldContext_RevokeScimTokenPayload_scimToken(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RevokeScimTokenPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Right(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -13,11 +13,13 @@ type AcceptInvitationInput struct {
 	Password string `json:"password"`
 }
 
+// user's own fields are readable here; sign in for the rest.
 type AcceptInvitationPayload struct {
-	UserID    int    `json:"userId"`
-	AccountID int    `json:"accountId"`
-	UserName  string `json:"userName"`
-	Email     string `json:"email"`
+	User      *ent.User `json:"user"`
+	UserID    int       `json:"userId"`
+	AccountID int       `json:"accountId"`
+	UserName  string    `json:"userName"`
+	Email     string    `json:"email"`
 }
 
 // The secret is shown here once; only its hash is kept.
@@ -67,6 +69,30 @@ type CreateRightPayload struct {
 
 type CreateRolePayload struct {
 	Role *ent.Role `json:"role"`
+}
+
+// Members of the provisioned group named groupName (matched case-insensitively) get
+// the user type linked — live, for as long as they are members — or the role applied
+// (copied once). Give exactly one of userTypeId and roleId. The rule applies at once
+// to the group's current members.
+type CreateScimMappingRuleInput struct {
+	GroupName  string `json:"groupName"`
+	UserTypeID *int   `json:"userTypeId,omitempty"`
+	RoleID     *int   `json:"roleId,omitempty"`
+}
+
+type CreateScimMappingRulePayload struct {
+	Rule *ent.ScimMappingRule `json:"rule"`
+}
+
+type CreateScimTokenInput struct {
+	Name string `json:"name"`
+}
+
+// The token is shown here once; only its hash is kept. Paste it, with the base URL https://<host>/scim/v2, into the identity provider.
+type CreateScimTokenPayload struct {
+	ScimToken *ent.ScimToken `json:"scimToken"`
+	Token     string         `json:"token"`
 }
 
 type CreateUserPayload struct {
@@ -141,6 +167,14 @@ type RequestPasswordResetInput struct {
 type ResetPasswordInput struct {
 	Token    string `json:"token"`
 	Password string `json:"password"`
+}
+
+type RevokeScimTokenInput struct {
+	ID int `json:"id"`
+}
+
+type RevokeScimTokenPayload struct {
+	ScimToken *ent.ScimToken `json:"scimToken"`
 }
 
 // The old secrets keep working for keepOldSeconds (0: revoked at once).

@@ -27,6 +27,7 @@ import (
 	"latchkey/internal/mail"
 	"latchkey/internal/store"
 	"latchkey/internal/viewer"
+	"latchkey/scim"
 )
 
 // Server is the wired HTTP application over one store.
@@ -68,6 +69,7 @@ func NewServer(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 
 	mux := http.NewServeMux()
 	mux.Handle("/query", cors(signInOrAuthenticated(gql, authn.Middleware(gql))))
+	mux.Handle(scim.Prefix+"/", scim.NewHandler(st.Client, ids, log))
 	mux.Handle("POST "+auth.OAuthTokenPath, cors(authn.OAuthTokenEndpoint(auth.NewLimiter(time.Second, 30), auth.NewLimiter(6*time.Second, 10))))
 	mux.Handle("GET /{$}", graph.GraphiQL("/query"))
 	mux.Handle("/.well-known/jwks.json", keys.JWKSHandler())
