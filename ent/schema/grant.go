@@ -60,7 +60,8 @@ func (UserGrant) Fields() []ent.Field {
 			Annotations(entgql.Type("GrantSource")),
 		// The role a ROLE grant was copied from. A plain column, not a foreign key:
 		// deleting the role must not change what was copied (SPEC §2.1).
-		field.Int("source_role_id").Optional().Nillable().Immutable(),
+		field.Int("source_role_id").Optional().Nillable().Immutable().
+			Annotations(entgql.Type("ID")),
 		field.String("source_role_name").Optional().MaxLen(200).Immutable(),
 		// source_key is source plus role id ("MANUAL", "ROLE:7"): one row per path.
 		field.String("source_key").MaxLen(40).Immutable().

@@ -20,7 +20,8 @@ func (ScimToken) Fields() []ent.Field {
 		field.String("secret_hash").MaxLen(64).Immutable().Sensitive(),
 		// prefix is the token's first characters, to tell tokens apart in a list.
 		field.String("prefix").MaxLen(16).Immutable(),
-		field.Int("created_by_id").Optional().Nillable().Immutable(),
+		field.Int("created_by_id").Optional().Nillable().Immutable().
+			Annotations(entgql.Type("ID")),
 		field.Time("last_used_at").SchemaType(preciseTime).Optional().Nillable(),
 		field.Time("revoked_at").SchemaType(preciseTime).Optional().Nillable(),
 	}

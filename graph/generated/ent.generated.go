@@ -6564,14 +6564,14 @@ func (ec *executionContext) _ScimToken_createdByID(ctx context.Context, field gr
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
-			return ec.marshalOInt2ᚖint(ctx, selections, v)
+			return ec.marshalOID2ᚖint(ctx, selections, v)
 		},
 		true,
 		false,
 	)
 }
 func (ec *executionContext) fieldContext_ScimToken_createdByID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ScimToken", field, false, false, "Int")
+	return graphql.NewScalarFieldContext("ScimToken", field, false, false, "ID")
 }
 
 func (ec *executionContext) _ScimToken_lastUsedAt(ctx context.Context, field graphql.CollectedField, obj *ent.ScimToken) (ret graphql.Marshaler) {
@@ -8019,14 +8019,14 @@ func (ec *executionContext) _UserGrant_sourceRoleID(ctx context.Context, field g
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
-			return ec.marshalOInt2ᚖint(ctx, selections, v)
+			return ec.marshalOID2ᚖint(ctx, selections, v)
 		},
 		true,
 		false,
 	)
 }
 func (ec *executionContext) fieldContext_UserGrant_sourceRoleID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("UserGrant", field, false, false, "Int")
+	return graphql.NewScalarFieldContext("UserGrant", field, false, false, "ID")
 }
 
 func (ec *executionContext) _UserGrant_sourceRoleName(ctx context.Context, field graphql.CollectedField, obj *ent.UserGrant) (ret graphql.Marshaler) {
@@ -16283,56 +16283,56 @@ func (ec *executionContext) unmarshalInputScimTokenWhereInput(ctx context.Contex
 			it.PrefixContainsFold = data
 		case "createdByID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByID"))
-			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CreatedByID = data
 		case "createdByIDNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDNEQ"))
-			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CreatedByIDNEQ = data
 		case "createdByIDIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDIn"))
-			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CreatedByIDIn = data
 		case "createdByIDNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDNotIn"))
-			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CreatedByIDNotIn = data
 		case "createdByIDGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDGT"))
-			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CreatedByIDGT = data
 		case "createdByIDGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDGTE"))
-			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CreatedByIDGTE = data
 		case "createdByIDLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDLT"))
-			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.CreatedByIDLT = data
 		case "createdByIDLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdByIDLTE"))
-			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -16955,56 +16955,56 @@ func (ec *executionContext) unmarshalInputUserGrantWhereInput(ctx context.Contex
 			it.SourceNotIn = data
 		case "sourceRoleID":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceRoleID"))
-			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.SourceRoleID = data
 		case "sourceRoleIDNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceRoleIDNEQ"))
-			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.SourceRoleIDNEQ = data
 		case "sourceRoleIDIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceRoleIDIn"))
-			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.SourceRoleIDIn = data
 		case "sourceRoleIDNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceRoleIDNotIn"))
-			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.SourceRoleIDNotIn = data
 		case "sourceRoleIDGT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceRoleIDGT"))
-			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.SourceRoleIDGT = data
 		case "sourceRoleIDGTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceRoleIDGTE"))
-			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.SourceRoleIDGTE = data
 		case "sourceRoleIDLT":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceRoleIDLT"))
-			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.SourceRoleIDLT = data
 		case "sourceRoleIDLTE":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceRoleIDLTE"))
-			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
 			if err != nil {
 				return it, err
 			}

@@ -6758,7 +6758,7 @@ type ScimToken implements Node {
   updatedAt: Time!
   name: String!
   prefix: String!
-  createdByID: Int
+  createdByID: ID
   lastUsedAt: Time
   revokedAt: Time
 }
@@ -6888,14 +6888,14 @@ input ScimTokenWhereInput {
   """
   created_by_id field predicates
   """
-  createdByID: Int
-  createdByIDNEQ: Int
-  createdByIDIn: [Int!]
-  createdByIDNotIn: [Int!]
-  createdByIDGT: Int
-  createdByIDGTE: Int
-  createdByIDLT: Int
-  createdByIDLTE: Int
+  createdByID: ID
+  createdByIDNEQ: ID
+  createdByIDIn: [ID!]
+  createdByIDNotIn: [ID!]
+  createdByIDGT: ID
+  createdByIDGTE: ID
+  createdByIDLT: ID
+  createdByIDLTE: ID
   createdByIDIsNil: Boolean
   createdByIDNotNil: Boolean
   """
@@ -7001,7 +7001,7 @@ type UserGrant implements Node {
   groupID: ID
   userID: ID!
   source: GrantSource!
-  sourceRoleID: Int
+  sourceRoleID: ID
   sourceRoleName: String
   grantedByID: ID
   grantedAt: Time!
@@ -7116,14 +7116,14 @@ input UserGrantWhereInput {
   """
   source_role_id field predicates
   """
-  sourceRoleID: Int
-  sourceRoleIDNEQ: Int
-  sourceRoleIDIn: [Int!]
-  sourceRoleIDNotIn: [Int!]
-  sourceRoleIDGT: Int
-  sourceRoleIDGTE: Int
-  sourceRoleIDLT: Int
-  sourceRoleIDLTE: Int
+  sourceRoleID: ID
+  sourceRoleIDNEQ: ID
+  sourceRoleIDIn: [ID!]
+  sourceRoleIDNotIn: [ID!]
+  sourceRoleIDGT: ID
+  sourceRoleIDGTE: ID
+  sourceRoleIDLT: ID
+  sourceRoleIDLTE: ID
   sourceRoleIDIsNil: Boolean
   sourceRoleIDNotNil: Boolean
   """
