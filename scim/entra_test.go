@@ -7,6 +7,7 @@ import (
 
 	"latchkey/ent/auditevent"
 	"latchkey/ent/refreshtoken"
+	"latchkey/ent/user"
 	"latchkey/graph/relayid"
 	"latchkey/internal/store"
 	"latchkey/internal/store/storetest"
@@ -181,8 +182,8 @@ func replayEntra(t *testing.T, st *store.Store, d entraDialect) {
 	rt := st.Client.RefreshToken.Create().SetUserID(u.ID).SetFamily("f1").SetTokenHash("h-" + d.name).
 		SetExpiresAt(time.Now().Add(time.Hour)).SaveX(sys)
 	e.call("PATCH", "/Users/"+id, d.deactivate).must(200)
-	if e.user(id).Active {
-		t.Fatal("not deactivated")
+	if u := e.user(id); u.Active || u.Status != user.StatusSUSPENDED {
+		t.Fatalf("not deactivated and suspended: active %v, status %s", u.Active, u.Status)
 	}
 	if got := st.Client.RefreshToken.Query().Where(refreshtoken.ID(rt.ID)).OnlyX(sys); got.RevokedAt == nil {
 		t.Fatal("sessions not revoked on deactivation")

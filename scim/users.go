@@ -211,6 +211,10 @@ func (rq *request) updateUser(ctx context.Context, u *gen.User, d document) (*ge
 		if _, err := access.SetActive(ctx, c, access.One(u.ID), *f.active, false); err != nil {
 			return nil, err
 		}
+		suspended := !*f.active
+		if _, err := admin.UpdateUser(ctx, c, admin.UpdateUserInput{ID: u.ID, Suspended: &suspended}); err != nil {
+			return nil, err
+		}
 		if !*f.active && rq.h.identity != nil {
 			if err := rq.h.identity.RevokeUser(ctx, c, u.ID); err != nil {
 				return nil, err
