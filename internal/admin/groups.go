@@ -64,7 +64,7 @@ func AddGroupMembers(ctx context.Context, client *gen.Client, in GroupMembersInp
 	if err := membersExist(ctx, client, in.UserIDs, in.ComputerIDs); err != nil {
 		return nil, err
 	}
-	users, computers, err := currentMembers(ctx, client, in.GroupID)
+	users, computers, err := currentMembers(ctx, client, in.GroupID, in.UserIDs, in.ComputerIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -87,19 +87,32 @@ func membersExist(ctx context.Context, client *gen.Client, userIDs, computerIDs 
 	return access.RequireAll(ctx, client, gen.TypeComputer, computerIDs, "computerIds", "computers")
 }
 
-func currentMembers(ctx context.Context, client *gen.Client, groupID int) (users, computers map[int]bool, err error) {
-	g, err := client.Group.Query().Where(group.ID(groupID)).
-		WithUsers(func(q *gen.UserQuery) { q.Select(user.FieldID) }).
-		WithComputers(func(q *gen.ComputerQuery) { q.Select(computer.FieldID) }).Only(ctx)
-	if err != nil {
-		return nil, nil, problem.MissingIfNotFound(err, "groupId", "group")
+// currentMembers says which of the given users and computers are already in the
+// group: it asks about those ids only, so its cost does not grow with the group.
+func currentMembers(ctx context.Context, client *gen.Client, groupID int, userIDs, computerIDs []int) (users, computers map[int]bool, err error) {
+	if ok, err := client.Group.Query().Where(group.ID(groupID)).Exist(ctx); err != nil {
+		return nil, nil, err
+	} else if !ok {
+		return nil, nil, problem.Missing("groupId", "group")
 	}
 	users, computers = map[int]bool{}, map[int]bool{}
-	for _, u := range g.Edges.Users {
-		users[u.ID] = true
+	if ids := access.Unique(userIDs); len(ids) > 0 {
+		in, err := client.User.Query().Where(user.IDIn(ids...), user.HasGroupsWith(group.ID(groupID))).IDs(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, id := range in {
+			users[id] = true
+		}
 	}
-	for _, c := range g.Edges.Computers {
-		computers[c.ID] = true
+	if ids := access.Unique(computerIDs); len(ids) > 0 {
+		in, err := client.Computer.Query().Where(computer.IDIn(ids...), computer.HasGroupsWith(group.ID(groupID))).IDs(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, id := range in {
+			computers[id] = true
+		}
 	}
 	return users, computers, nil
 }
@@ -204,7 +217,7 @@ func ImportGroupCsv(ctx context.Context, client *gen.Client, in ImportGroupCsvIn
 			}
 			out.CreatedGroups++
 		}
-		haveUsers, haveComputers, err := currentMembers(ctx, client, g.ID)
+		haveUsers, haveComputers, err := currentMembers(ctx, client, g.ID, uids, cids)
 		if err != nil {
 			return nil, err
 		}
