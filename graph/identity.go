@@ -113,10 +113,5 @@ func (r *Resolver) endSessions(ctx context.Context, sel access.UserSelection, re
 	if err != nil {
 		return nil, err
 	}
-	for _, id := range ids {
-		if err := r.identity.RevokeUser(ctx, r.db(ctx), id); err != nil {
-			return nil, err
-		}
-	}
-	return res, nil
+	return res, r.identity.RevokeUsers(ctx, r.db(ctx), ids)
 }

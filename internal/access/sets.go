@@ -119,32 +119,6 @@ func (s *sqlSet) exec(ctx context.Context, users []int, stmt string, pre, post [
 	return total, nil
 }
 
-// count runs a COUNT query once per chunk and adds the answers.
-func (s *sqlSet) count(ctx context.Context, users []int, query string, pre, post []any) (int, error) {
-	total := 0
-	for chunk := range slices.Chunk(users, chunkSize) {
-		in, ids := inList(chunk)
-		args := append(append(slices.Clone(pre), ids...), post...)
-		rows, err := s.c.QueryContext(ctx, fmt.Sprintf(query, in), args...)
-		if err != nil {
-			return 0, err
-		}
-		var n int
-		for rows.Next() {
-			if err := rows.Scan(&n); err != nil {
-				rows.Close()
-				return 0, err
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return 0, err
-		}
-		total += n
-	}
-	return total, nil
-}
-
 // grantRow is one grant to add to every selected user.
 type grantRow struct {
 	grant     Grant

@@ -111,7 +111,16 @@ func TestInvitationLoginFlow(t *testing.T) {
 		if st := acme.Must(`mutation($u: ID!) { updateUser(input: {id: $u, suspended: false}) { user { status } } }`, map[string]any{"u": janeID}); st.String("updateUser.user.status") != "ACTIVE" {
 			t.Errorf("lifting the suspension: %v", st.Data)
 		}
-		anon.Must(`mutation { login(input: {email: "jane@example.test", password: "correct horse battery"}) { accessToken } }`, nil)
+		// A bulk deactivation ends the sessions of the whole selection: reactivating
+		// does not bring them back.
+		session := anon.Must(`mutation { login(input: {email: "jane@example.test", password: "correct horse battery"}) { refreshToken } }`, nil).String("login.refreshToken")
+		for _, active := range []bool{false, true} {
+			acme.Must(`mutation($u: ID!, $a: Boolean!) { bulkSetActive(input: {selection: {userIds: [$u]}, active: $a}) { affectedCount } }`,
+				map[string]any{"u": janeID, "a": active})
+		}
+		if e := anon.Fail(`mutation($r: String!) { refreshToken(input: {refreshToken: $r}) { accessToken } }`, map[string]any{"r": session}); e.Code() != "UNAUTHENTICATED" {
+			t.Errorf("a session survived a bulk deactivation: %+v", e)
+		}
 
 		// Bob has a login in acme; globex adds him: a link invitation.
 		acme.Must(`mutation { createUser(input: {userName: "bob", email: "bob@example.test"}) { user { id } } }`, nil)

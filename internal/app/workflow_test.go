@@ -16,7 +16,7 @@ import (
 func TestAdministrationWorkflow(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st *store.Store) {
 		env := apptest.New(t, st, app.Config{})
-		c, boot := env.Bootstrap("acme", "admin@acme.test")
+		c, _ := env.Bootstrap("acme", "admin@acme.test")
 
 		// A data set with a two-level hierarchy.
 		ds := c.Must(`mutation { createDataSet(input: {name: "Carrier West"}) { dataSet { id name } } }`, nil).String("createDataSet.dataSet.id")
@@ -196,7 +196,6 @@ func TestAdministrationWorkflow(t *testing.T) {
 			audit.String("auditEvents.edges.0.node.requestID") == "" {
 			t.Fatalf("audit of delete: %v", audit.Data)
 		}
-		_ = boot
 	})
 }
 

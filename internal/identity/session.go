@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -279,9 +280,24 @@ func (s *Service) RevokeUser(ctx context.Context, client *ent.Client, userID int
 		}
 		accountID = rt.AccountID
 	}
-	return client.RefreshToken.Update().
-		Where(refreshtoken.UserID(userID), refreshtoken.RevokedAtIsNil()).
-		SetRevokedAt(s.now()).Exec(system(ctx, accountID))
+	return s.revokeUsers(system(ctx, accountID), client, []int{userID})
+}
+
+// RevokeUsers revokes every refresh token of the users (in the caller's account), a
+// chunk of users per statement: for deactivating a whole selection at once.
+func (s *Service) RevokeUsers(ctx context.Context, client *ent.Client, userIDs []int) error {
+	return s.revokeUsers(ctx, client, userIDs)
+}
+
+func (s *Service) revokeUsers(ctx context.Context, client *ent.Client, userIDs []int) error {
+	for chunk := range slices.Chunk(userIDs, 5000) {
+		if err := client.RefreshToken.Update().
+			Where(refreshtoken.UserIDIn(chunk...), refreshtoken.RevokedAtIsNil()).
+			SetRevokedAt(s.now()).Exec(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // revokeIdentity revokes the refresh tokens of every user of an identity, in every
