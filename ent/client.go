@@ -31,6 +31,7 @@ import (
 	"latchkey/ent/scimmappingrule"
 	"latchkey/ent/scimtoken"
 	"latchkey/ent/signingkey"
+	"latchkey/ent/typelinksource"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
 	"latchkey/ent/usertype"
@@ -89,6 +90,8 @@ type Client struct {
 	ScimToken *ScimTokenClient
 	// SigningKey is the client for interacting with the SigningKey builders.
 	SigningKey *SigningKeyClient
+	// TypeLinkSource is the client for interacting with the TypeLinkSource builders.
+	TypeLinkSource *TypeLinkSourceClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 	// UserGrant is the client for interacting with the UserGrant builders.
@@ -128,6 +131,7 @@ func (c *Client) init() {
 	c.ScimMappingRule = NewScimMappingRuleClient(c.config)
 	c.ScimToken = NewScimTokenClient(c.config)
 	c.SigningKey = NewSigningKeyClient(c.config)
+	c.TypeLinkSource = NewTypeLinkSourceClient(c.config)
 	c.User = NewUserClient(c.config)
 	c.UserGrant = NewUserGrantClient(c.config)
 	c.UserType = NewUserTypeClient(c.config)
@@ -244,6 +248,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		ScimMappingRule: NewScimMappingRuleClient(cfg),
 		ScimToken:       NewScimTokenClient(cfg),
 		SigningKey:      NewSigningKeyClient(cfg),
+		TypeLinkSource:  NewTypeLinkSourceClient(cfg),
 		User:            NewUserClient(cfg),
 		UserGrant:       NewUserGrantClient(cfg),
 		UserType:        NewUserTypeClient(cfg),
@@ -287,6 +292,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		ScimMappingRule: NewScimMappingRuleClient(cfg),
 		ScimToken:       NewScimTokenClient(cfg),
 		SigningKey:      NewSigningKeyClient(cfg),
+		TypeLinkSource:  NewTypeLinkSourceClient(cfg),
 		User:            NewUserClient(cfg),
 		UserGrant:       NewUserGrantClient(cfg),
 		UserType:        NewUserTypeClient(cfg),
@@ -323,8 +329,8 @@ func (c *Client) Use(hooks ...Hook) {
 		c.APIClient, c.APIClientSecret, c.Account, c.AuditEvent, c.Computer,
 		c.Dashboard, c.DataSet, c.Group, c.HierarchyNode, c.Identity, c.Invitation,
 		c.OrgUnit, c.OutboxMessage, c.PasswordReset, c.RefreshToken, c.Right, c.Role,
-		c.ScimMappingRule, c.ScimToken, c.SigningKey, c.User, c.UserGrant, c.UserType,
-		c.UserTypeGrant,
+		c.ScimMappingRule, c.ScimToken, c.SigningKey, c.TypeLinkSource, c.User,
+		c.UserGrant, c.UserType, c.UserTypeGrant,
 	} {
 		n.Use(hooks...)
 	}
@@ -337,8 +343,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.APIClient, c.APIClientSecret, c.Account, c.AuditEvent, c.Computer,
 		c.Dashboard, c.DataSet, c.Group, c.HierarchyNode, c.Identity, c.Invitation,
 		c.OrgUnit, c.OutboxMessage, c.PasswordReset, c.RefreshToken, c.Right, c.Role,
-		c.ScimMappingRule, c.ScimToken, c.SigningKey, c.User, c.UserGrant, c.UserType,
-		c.UserTypeGrant,
+		c.ScimMappingRule, c.ScimToken, c.SigningKey, c.TypeLinkSource, c.User,
+		c.UserGrant, c.UserType, c.UserTypeGrant,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -387,6 +393,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.ScimToken.mutate(ctx, m)
 	case *SigningKeyMutation:
 		return c.SigningKey.mutate(ctx, m)
+	case *TypeLinkSourceMutation:
+		return c.TypeLinkSource.mutate(ctx, m)
 	case *UserMutation:
 		return c.User.mutate(ctx, m)
 	case *UserGrantMutation:
@@ -3688,6 +3696,204 @@ func (c *SigningKeyClient) mutate(ctx context.Context, m *SigningKeyMutation) (V
 	}
 }
 
+// TypeLinkSourceClient is a client for the TypeLinkSource schema.
+type TypeLinkSourceClient struct {
+	config
+}
+
+// NewTypeLinkSourceClient returns a client for the TypeLinkSource from the given config.
+func NewTypeLinkSourceClient(c config) *TypeLinkSourceClient {
+	return &TypeLinkSourceClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `typelinksource.Hooks(f(g(h())))`.
+func (c *TypeLinkSourceClient) Use(hooks ...Hook) {
+	c.hooks.TypeLinkSource = append(c.hooks.TypeLinkSource, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `typelinksource.Intercept(f(g(h())))`.
+func (c *TypeLinkSourceClient) Intercept(interceptors ...Interceptor) {
+	c.inters.TypeLinkSource = append(c.inters.TypeLinkSource, interceptors...)
+}
+
+// Create returns a builder for creating a TypeLinkSource entity.
+func (c *TypeLinkSourceClient) Create() *TypeLinkSourceCreate {
+	mutation := newTypeLinkSourceMutation(c.config, OpCreate)
+	return &TypeLinkSourceCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of TypeLinkSource entities.
+func (c *TypeLinkSourceClient) CreateBulk(builders ...*TypeLinkSourceCreate) *TypeLinkSourceCreateBulk {
+	return &TypeLinkSourceCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *TypeLinkSourceClient) MapCreateBulk(slice any, setFunc func(*TypeLinkSourceCreate, int)) *TypeLinkSourceCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &TypeLinkSourceCreateBulk{err: fmt.Errorf("calling to TypeLinkSourceClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*TypeLinkSourceCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &TypeLinkSourceCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for TypeLinkSource.
+func (c *TypeLinkSourceClient) Update() *TypeLinkSourceUpdate {
+	mutation := newTypeLinkSourceMutation(c.config, OpUpdate)
+	return &TypeLinkSourceUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *TypeLinkSourceClient) UpdateOne(_m *TypeLinkSource) *TypeLinkSourceUpdateOne {
+	mutation := newTypeLinkSourceMutation(c.config, OpUpdateOne, withTypeLinkSource(_m))
+	return &TypeLinkSourceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *TypeLinkSourceClient) UpdateOneID(id int) *TypeLinkSourceUpdateOne {
+	mutation := newTypeLinkSourceMutation(c.config, OpUpdateOne, withTypeLinkSourceID(id))
+	return &TypeLinkSourceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for TypeLinkSource.
+func (c *TypeLinkSourceClient) Delete() *TypeLinkSourceDelete {
+	mutation := newTypeLinkSourceMutation(c.config, OpDelete)
+	return &TypeLinkSourceDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *TypeLinkSourceClient) DeleteOne(_m *TypeLinkSource) *TypeLinkSourceDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *TypeLinkSourceClient) DeleteOneID(id int) *TypeLinkSourceDeleteOne {
+	builder := c.Delete().Where(typelinksource.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &TypeLinkSourceDeleteOne{builder}
+}
+
+// Query returns a query builder for TypeLinkSource.
+func (c *TypeLinkSourceClient) Query() *TypeLinkSourceQuery {
+	return &TypeLinkSourceQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeTypeLinkSource},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a TypeLinkSource entity by its id.
+func (c *TypeLinkSourceClient) Get(ctx context.Context, id int) (*TypeLinkSource, error) {
+	return c.Query().Where(typelinksource.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *TypeLinkSourceClient) GetX(ctx context.Context, id int) *TypeLinkSource {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryAccount queries the account edge of a TypeLinkSource.
+func (c *TypeLinkSourceClient) QueryAccount(_m *TypeLinkSource) *AccountQuery {
+	query := (&AccountClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(typelinksource.Table, typelinksource.FieldID, id),
+			sqlgraph.To(account.Table, account.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, typelinksource.AccountTable, typelinksource.AccountColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryUser queries the user edge of a TypeLinkSource.
+func (c *TypeLinkSourceClient) QueryUser(_m *TypeLinkSource) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(typelinksource.Table, typelinksource.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, typelinksource.UserTable, typelinksource.UserColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryUserType queries the user_type edge of a TypeLinkSource.
+func (c *TypeLinkSourceClient) QueryUserType(_m *TypeLinkSource) *UserTypeQuery {
+	query := (&UserTypeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(typelinksource.Table, typelinksource.FieldID, id),
+			sqlgraph.To(usertype.Table, usertype.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, typelinksource.UserTypeTable, typelinksource.UserTypeColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryGroup queries the group edge of a TypeLinkSource.
+func (c *TypeLinkSourceClient) QueryGroup(_m *TypeLinkSource) *GroupQuery {
+	query := (&GroupClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(typelinksource.Table, typelinksource.FieldID, id),
+			sqlgraph.To(group.Table, group.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, typelinksource.GroupTable, typelinksource.GroupColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *TypeLinkSourceClient) Hooks() []Hook {
+	hooks := c.hooks.TypeLinkSource
+	return append(hooks[:len(hooks):len(hooks)], typelinksource.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *TypeLinkSourceClient) Interceptors() []Interceptor {
+	return c.inters.TypeLinkSource
+}
+
+func (c *TypeLinkSourceClient) mutate(ctx context.Context, m *TypeLinkSourceMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&TypeLinkSourceCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&TypeLinkSourceUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&TypeLinkSourceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&TypeLinkSourceDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown TypeLinkSource mutation op: %q", m.Op())
+	}
+}
+
 // UserClient is a client for the User schema.
 type UserClient struct {
 	config
@@ -4710,13 +4916,14 @@ type (
 		APIClient, APIClientSecret, Account, AuditEvent, Computer, Dashboard, DataSet,
 		Group, HierarchyNode, Identity, Invitation, OrgUnit, OutboxMessage,
 		PasswordReset, RefreshToken, Right, Role, ScimMappingRule, ScimToken,
-		SigningKey, User, UserGrant, UserType, UserTypeGrant []ent.Hook
+		SigningKey, TypeLinkSource, User, UserGrant, UserType, UserTypeGrant []ent.Hook
 	}
 	inters struct {
 		APIClient, APIClientSecret, Account, AuditEvent, Computer, Dashboard, DataSet,
 		Group, HierarchyNode, Identity, Invitation, OrgUnit, OutboxMessage,
 		PasswordReset, RefreshToken, Right, Role, ScimMappingRule, ScimToken,
-		SigningKey, User, UserGrant, UserType, UserTypeGrant []ent.Interceptor
+		SigningKey, TypeLinkSource, User, UserGrant, UserType,
+		UserTypeGrant []ent.Interceptor
 	}
 )
 

@@ -26,6 +26,7 @@ import (
 	"latchkey/ent/scimmappingrule"
 	"latchkey/ent/scimtoken"
 	"latchkey/ent/signingkey"
+	"latchkey/ent/typelinksource"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
 	"latchkey/ent/usertype"
@@ -110,6 +111,12 @@ var EdgeTargets = map[string]map[string]string{
 		"account": "Account",
 	},
 	"SigningKey": {},
+	"TypeLinkSource": {
+		"account":   "Account",
+		"user":      "User",
+		"user_type": "UserType",
+		"group":     "Group",
+	},
 	"User": {
 		"account":   "Account",
 		"identity":  "Identity",
@@ -197,6 +204,8 @@ func (c *Client) CountByIDs(ctx context.Context, typ string, ids []int) (int, er
 		return c.ScimToken.Query().Where(scimtoken.IDIn(ids...)).Count(ctx)
 	case "SigningKey":
 		return c.SigningKey.Query().Where(signingkey.IDIn(ids...)).Count(ctx)
+	case "TypeLinkSource":
+		return c.TypeLinkSource.Query().Where(typelinksource.IDIn(ids...)).Count(ctx)
 	case "User":
 		return c.User.Query().Where(user.IDIn(ids...)).Count(ctx)
 	case "UserGrant":
@@ -386,6 +395,15 @@ func (c *Client) RecordsByIDs(ctx context.Context, typ string, ids []int) (map[i
 		return out, nil
 	case "SigningKey":
 		nodes, err := c.SigningKey.Query().Where(signingkey.IDIn(ids...)).All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range nodes {
+			out[n.ID] = n
+		}
+		return out, nil
+	case "TypeLinkSource":
+		nodes, err := c.TypeLinkSource.Query().Where(typelinksource.IDIn(ids...)).All(ctx)
 		if err != nil {
 			return nil, err
 		}

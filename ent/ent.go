@@ -26,6 +26,7 @@ import (
 	"latchkey/ent/scimmappingrule"
 	"latchkey/ent/scimtoken"
 	"latchkey/ent/signingkey"
+	"latchkey/ent/typelinksource"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
 	"latchkey/ent/usertype"
@@ -116,6 +117,7 @@ func checkColumn(t, c string) error {
 			scimmappingrule.Table: scimmappingrule.ValidColumn,
 			scimtoken.Table:       scimtoken.ValidColumn,
 			signingkey.Table:      signingkey.ValidColumn,
+			typelinksource.Table:  typelinksource.ValidColumn,
 			user.Table:            user.ValidColumn,
 			usergrant.Table:       usergrant.ValidColumn,
 			usertype.Table:        usertype.ValidColumn,

@@ -24,6 +24,7 @@ import (
 	"latchkey/ent/scimmappingrule"
 	"latchkey/ent/scimtoken"
 	"latchkey/ent/signingkey"
+	"latchkey/ent/typelinksource"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
 	"latchkey/ent/usertype"
@@ -37,7 +38,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 24)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 25)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   apiclient.Table,
@@ -445,6 +446,23 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[20] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   typelinksource.Table,
+			Columns: typelinksource.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: typelinksource.FieldID,
+			},
+		},
+		Type: "TypeLinkSource",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			typelinksource.FieldAccountID:  {Type: field.TypeInt, Column: typelinksource.FieldAccountID},
+			typelinksource.FieldUserID:     {Type: field.TypeInt, Column: typelinksource.FieldUserID},
+			typelinksource.FieldUserTypeID: {Type: field.TypeInt, Column: typelinksource.FieldUserTypeID},
+			typelinksource.FieldGroupID:    {Type: field.TypeInt, Column: typelinksource.FieldGroupID},
+		},
+	}
+	graph.Nodes[21] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -479,7 +497,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldLastLoginAt:    {Type: field.TypeTime, Column: user.FieldLastLoginAt},
 		},
 	}
-	graph.Nodes[21] = &sqlgraph.Node{
+	graph.Nodes[22] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usergrant.Table,
 			Columns: usergrant.Columns,
@@ -509,7 +527,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			usergrant.FieldGrantedAt:      {Type: field.TypeTime, Column: usergrant.FieldGrantedAt},
 		},
 	}
-	graph.Nodes[22] = &sqlgraph.Node{
+	graph.Nodes[23] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usertype.Table,
 			Columns: usertype.Columns,
@@ -528,7 +546,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			usertype.FieldReadOnly:    {Type: field.TypeBool, Column: usertype.FieldReadOnly},
 		},
 	}
-	graph.Nodes[23] = &sqlgraph.Node{
+	graph.Nodes[24] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usertypegrant.Table,
 			Columns: usertypegrant.Columns,
@@ -1009,6 +1027,54 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"ScimToken",
 		"Account",
+	)
+	graph.MustAddE(
+		"account",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   typelinksource.AccountTable,
+			Columns: []string{typelinksource.AccountColumn},
+			Bidi:    false,
+		},
+		"TypeLinkSource",
+		"Account",
+	)
+	graph.MustAddE(
+		"user",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   typelinksource.UserTable,
+			Columns: []string{typelinksource.UserColumn},
+			Bidi:    false,
+		},
+		"TypeLinkSource",
+		"User",
+	)
+	graph.MustAddE(
+		"user_type",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   typelinksource.UserTypeTable,
+			Columns: []string{typelinksource.UserTypeColumn},
+			Bidi:    false,
+		},
+		"TypeLinkSource",
+		"UserType",
+	)
+	graph.MustAddE(
+		"group",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   typelinksource.GroupTable,
+			Columns: []string{typelinksource.GroupColumn},
+			Bidi:    false,
+		},
+		"TypeLinkSource",
+		"Group",
 	)
 	graph.MustAddE(
 		"account",
@@ -3437,6 +3503,122 @@ func (f *SigningKeyFilter) WhereNotAfter(p entql.TimeP) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *TypeLinkSourceQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the TypeLinkSourceQuery builder.
+func (_q *TypeLinkSourceQuery) Filter() *TypeLinkSourceFilter {
+	return &TypeLinkSourceFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *TypeLinkSourceMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the TypeLinkSourceMutation builder.
+func (m *TypeLinkSourceMutation) Filter() *TypeLinkSourceFilter {
+	return &TypeLinkSourceFilter{config: m.config, predicateAdder: m}
+}
+
+// TypeLinkSourceFilter provides a generic filtering capability at runtime for TypeLinkSourceQuery.
+type TypeLinkSourceFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *TypeLinkSourceFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *TypeLinkSourceFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(typelinksource.FieldID))
+}
+
+// WhereAccountID applies the entql int predicate on the account_id field.
+func (f *TypeLinkSourceFilter) WhereAccountID(p entql.IntP) {
+	f.Where(p.Field(typelinksource.FieldAccountID))
+}
+
+// WhereUserID applies the entql int predicate on the user_id field.
+func (f *TypeLinkSourceFilter) WhereUserID(p entql.IntP) {
+	f.Where(p.Field(typelinksource.FieldUserID))
+}
+
+// WhereUserTypeID applies the entql int predicate on the user_type_id field.
+func (f *TypeLinkSourceFilter) WhereUserTypeID(p entql.IntP) {
+	f.Where(p.Field(typelinksource.FieldUserTypeID))
+}
+
+// WhereGroupID applies the entql int predicate on the group_id field.
+func (f *TypeLinkSourceFilter) WhereGroupID(p entql.IntP) {
+	f.Where(p.Field(typelinksource.FieldGroupID))
+}
+
+// WhereHasAccount applies a predicate to check if query has an edge account.
+func (f *TypeLinkSourceFilter) WhereHasAccount() {
+	f.Where(entql.HasEdge("account"))
+}
+
+// WhereHasAccountWith applies a predicate to check if query has an edge account with a given conditions (other predicates).
+func (f *TypeLinkSourceFilter) WhereHasAccountWith(preds ...predicate.Account) {
+	f.Where(entql.HasEdgeWith("account", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasUser applies a predicate to check if query has an edge user.
+func (f *TypeLinkSourceFilter) WhereHasUser() {
+	f.Where(entql.HasEdge("user"))
+}
+
+// WhereHasUserWith applies a predicate to check if query has an edge user with a given conditions (other predicates).
+func (f *TypeLinkSourceFilter) WhereHasUserWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("user", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasUserType applies a predicate to check if query has an edge user_type.
+func (f *TypeLinkSourceFilter) WhereHasUserType() {
+	f.Where(entql.HasEdge("user_type"))
+}
+
+// WhereHasUserTypeWith applies a predicate to check if query has an edge user_type with a given conditions (other predicates).
+func (f *TypeLinkSourceFilter) WhereHasUserTypeWith(preds ...predicate.UserType) {
+	f.Where(entql.HasEdgeWith("user_type", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasGroup applies a predicate to check if query has an edge group.
+func (f *TypeLinkSourceFilter) WhereHasGroup() {
+	f.Where(entql.HasEdge("group"))
+}
+
+// WhereHasGroupWith applies a predicate to check if query has an edge group with a given conditions (other predicates).
+func (f *TypeLinkSourceFilter) WhereHasGroupWith(preds ...predicate.Group) {
+	f.Where(entql.HasEdgeWith("group", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *UserQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -3465,7 +3647,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3746,7 +3928,7 @@ type UserGrantFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserGrantFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[22].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3997,7 +4179,7 @@ type UserTypeFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserTypeFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[22].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[23].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4123,7 +4305,7 @@ type UserTypeGrantFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserTypeGrantFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[23].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[24].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

@@ -29,6 +29,7 @@ import (
 	"latchkey/ent/scimmappingrule"
 	"latchkey/ent/scimtoken"
 	"latchkey/ent/signingkey"
+	"latchkey/ent/typelinksource"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
 	"latchkey/ent/usertype"
@@ -69,6 +70,7 @@ const (
 	TypeScimMappingRule = "ScimMappingRule"
 	TypeScimToken       = "ScimToken"
 	TypeSigningKey      = "SigningKey"
+	TypeTypeLinkSource  = "TypeLinkSource"
 	TypeUser            = "User"
 	TypeUserGrant       = "UserGrant"
 	TypeUserType        = "UserType"
@@ -16696,6 +16698,711 @@ func (m *SigningKeyMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *SigningKeyMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown SigningKey edge %s", name)
+}
+
+// TypeLinkSourceMutation represents an operation that mutates the TypeLinkSource nodes in the graph.
+type TypeLinkSourceMutation struct {
+	config
+	op               Op
+	typ              string
+	id               *int
+	clearedFields    map[string]struct{}
+	account          *int
+	clearedaccount   bool
+	user             *int
+	cleareduser      bool
+	user_type        *int
+	cleareduser_type bool
+	group            *int
+	clearedgroup     bool
+	done             bool
+	oldValue         func(context.Context) (*TypeLinkSource, error)
+	predicates       []predicate.TypeLinkSource
+}
+
+var _ ent.Mutation = (*TypeLinkSourceMutation)(nil)
+
+// typelinksourceOption allows management of the mutation configuration using functional options.
+type typelinksourceOption func(*TypeLinkSourceMutation)
+
+// newTypeLinkSourceMutation creates new mutation for the TypeLinkSource entity.
+func newTypeLinkSourceMutation(c config, op Op, opts ...typelinksourceOption) *TypeLinkSourceMutation {
+	m := &TypeLinkSourceMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeTypeLinkSource,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withTypeLinkSourceID sets the ID field of the mutation.
+func withTypeLinkSourceID(id int) typelinksourceOption {
+	return func(m *TypeLinkSourceMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *TypeLinkSource
+		)
+		m.oldValue = func(ctx context.Context) (*TypeLinkSource, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().TypeLinkSource.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withTypeLinkSource sets the old TypeLinkSource of the mutation.
+func withTypeLinkSource(node *TypeLinkSource) typelinksourceOption {
+	return func(m *TypeLinkSourceMutation) {
+		m.oldValue = func(context.Context) (*TypeLinkSource, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m TypeLinkSourceMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m TypeLinkSourceMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *TypeLinkSourceMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *TypeLinkSourceMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().TypeLinkSource.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *TypeLinkSourceMutation) SetAccountID(i int) {
+	m.account = &i
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *TypeLinkSourceMutation) AccountID() (r int, exists bool) {
+	v := m.account
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the TypeLinkSource entity.
+// If the TypeLinkSource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TypeLinkSourceMutation) OldAccountID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *TypeLinkSourceMutation) ResetAccountID() {
+	m.account = nil
+}
+
+// SetUserID sets the "user_id" field.
+func (m *TypeLinkSourceMutation) SetUserID(i int) {
+	m.user = &i
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *TypeLinkSourceMutation) UserID() (r int, exists bool) {
+	v := m.user
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the TypeLinkSource entity.
+// If the TypeLinkSource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TypeLinkSourceMutation) OldUserID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *TypeLinkSourceMutation) ResetUserID() {
+	m.user = nil
+}
+
+// SetUserTypeID sets the "user_type_id" field.
+func (m *TypeLinkSourceMutation) SetUserTypeID(i int) {
+	m.user_type = &i
+}
+
+// UserTypeID returns the value of the "user_type_id" field in the mutation.
+func (m *TypeLinkSourceMutation) UserTypeID() (r int, exists bool) {
+	v := m.user_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserTypeID returns the old "user_type_id" field's value of the TypeLinkSource entity.
+// If the TypeLinkSource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TypeLinkSourceMutation) OldUserTypeID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserTypeID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserTypeID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserTypeID: %w", err)
+	}
+	return oldValue.UserTypeID, nil
+}
+
+// ResetUserTypeID resets all changes to the "user_type_id" field.
+func (m *TypeLinkSourceMutation) ResetUserTypeID() {
+	m.user_type = nil
+}
+
+// SetGroupID sets the "group_id" field.
+func (m *TypeLinkSourceMutation) SetGroupID(i int) {
+	m.group = &i
+}
+
+// GroupID returns the value of the "group_id" field in the mutation.
+func (m *TypeLinkSourceMutation) GroupID() (r int, exists bool) {
+	v := m.group
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGroupID returns the old "group_id" field's value of the TypeLinkSource entity.
+// If the TypeLinkSource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TypeLinkSourceMutation) OldGroupID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGroupID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGroupID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGroupID: %w", err)
+	}
+	return oldValue.GroupID, nil
+}
+
+// ClearGroupID clears the value of the "group_id" field.
+func (m *TypeLinkSourceMutation) ClearGroupID() {
+	m.group = nil
+	m.clearedFields[typelinksource.FieldGroupID] = struct{}{}
+}
+
+// GroupIDCleared returns if the "group_id" field was cleared in this mutation.
+func (m *TypeLinkSourceMutation) GroupIDCleared() bool {
+	_, ok := m.clearedFields[typelinksource.FieldGroupID]
+	return ok
+}
+
+// ResetGroupID resets all changes to the "group_id" field.
+func (m *TypeLinkSourceMutation) ResetGroupID() {
+	m.group = nil
+	delete(m.clearedFields, typelinksource.FieldGroupID)
+}
+
+// ClearAccount clears the "account" edge to the Account entity.
+func (m *TypeLinkSourceMutation) ClearAccount() {
+	m.clearedaccount = true
+	m.clearedFields[typelinksource.FieldAccountID] = struct{}{}
+}
+
+// AccountCleared reports if the "account" edge to the Account entity was cleared.
+func (m *TypeLinkSourceMutation) AccountCleared() bool {
+	return m.clearedaccount
+}
+
+// AccountIDs returns the "account" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AccountID instead. It exists only for internal usage by the builders.
+func (m *TypeLinkSourceMutation) AccountIDs() (ids []int) {
+	if id := m.account; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAccount resets all changes to the "account" edge.
+func (m *TypeLinkSourceMutation) ResetAccount() {
+	m.account = nil
+	m.clearedaccount = false
+}
+
+// ClearUser clears the "user" edge to the User entity.
+func (m *TypeLinkSourceMutation) ClearUser() {
+	m.cleareduser = true
+	m.clearedFields[typelinksource.FieldUserID] = struct{}{}
+}
+
+// UserCleared reports if the "user" edge to the User entity was cleared.
+func (m *TypeLinkSourceMutation) UserCleared() bool {
+	return m.cleareduser
+}
+
+// UserIDs returns the "user" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// UserID instead. It exists only for internal usage by the builders.
+func (m *TypeLinkSourceMutation) UserIDs() (ids []int) {
+	if id := m.user; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetUser resets all changes to the "user" edge.
+func (m *TypeLinkSourceMutation) ResetUser() {
+	m.user = nil
+	m.cleareduser = false
+}
+
+// ClearUserType clears the "user_type" edge to the UserType entity.
+func (m *TypeLinkSourceMutation) ClearUserType() {
+	m.cleareduser_type = true
+	m.clearedFields[typelinksource.FieldUserTypeID] = struct{}{}
+}
+
+// UserTypeCleared reports if the "user_type" edge to the UserType entity was cleared.
+func (m *TypeLinkSourceMutation) UserTypeCleared() bool {
+	return m.cleareduser_type
+}
+
+// UserTypeIDs returns the "user_type" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// UserTypeID instead. It exists only for internal usage by the builders.
+func (m *TypeLinkSourceMutation) UserTypeIDs() (ids []int) {
+	if id := m.user_type; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetUserType resets all changes to the "user_type" edge.
+func (m *TypeLinkSourceMutation) ResetUserType() {
+	m.user_type = nil
+	m.cleareduser_type = false
+}
+
+// ClearGroup clears the "group" edge to the Group entity.
+func (m *TypeLinkSourceMutation) ClearGroup() {
+	m.clearedgroup = true
+	m.clearedFields[typelinksource.FieldGroupID] = struct{}{}
+}
+
+// GroupCleared reports if the "group" edge to the Group entity was cleared.
+func (m *TypeLinkSourceMutation) GroupCleared() bool {
+	return m.GroupIDCleared() || m.clearedgroup
+}
+
+// GroupIDs returns the "group" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// GroupID instead. It exists only for internal usage by the builders.
+func (m *TypeLinkSourceMutation) GroupIDs() (ids []int) {
+	if id := m.group; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetGroup resets all changes to the "group" edge.
+func (m *TypeLinkSourceMutation) ResetGroup() {
+	m.group = nil
+	m.clearedgroup = false
+}
+
+// Where appends a list predicates to the TypeLinkSourceMutation builder.
+func (m *TypeLinkSourceMutation) Where(ps ...predicate.TypeLinkSource) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the TypeLinkSourceMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *TypeLinkSourceMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.TypeLinkSource, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *TypeLinkSourceMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *TypeLinkSourceMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (TypeLinkSource).
+func (m *TypeLinkSourceMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *TypeLinkSourceMutation) Fields() []string {
+	fields := make([]string, 0, 4)
+	if m.account != nil {
+		fields = append(fields, typelinksource.FieldAccountID)
+	}
+	if m.user != nil {
+		fields = append(fields, typelinksource.FieldUserID)
+	}
+	if m.user_type != nil {
+		fields = append(fields, typelinksource.FieldUserTypeID)
+	}
+	if m.group != nil {
+		fields = append(fields, typelinksource.FieldGroupID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *TypeLinkSourceMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case typelinksource.FieldAccountID:
+		return m.AccountID()
+	case typelinksource.FieldUserID:
+		return m.UserID()
+	case typelinksource.FieldUserTypeID:
+		return m.UserTypeID()
+	case typelinksource.FieldGroupID:
+		return m.GroupID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *TypeLinkSourceMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case typelinksource.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case typelinksource.FieldUserID:
+		return m.OldUserID(ctx)
+	case typelinksource.FieldUserTypeID:
+		return m.OldUserTypeID(ctx)
+	case typelinksource.FieldGroupID:
+		return m.OldGroupID(ctx)
+	}
+	return nil, fmt.Errorf("unknown TypeLinkSource field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TypeLinkSourceMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case typelinksource.FieldAccountID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case typelinksource.FieldUserID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	case typelinksource.FieldUserTypeID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserTypeID(v)
+		return nil
+	case typelinksource.FieldGroupID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGroupID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown TypeLinkSource field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *TypeLinkSourceMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *TypeLinkSourceMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TypeLinkSourceMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown TypeLinkSource numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *TypeLinkSourceMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(typelinksource.FieldGroupID) {
+		fields = append(fields, typelinksource.FieldGroupID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *TypeLinkSourceMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *TypeLinkSourceMutation) ClearField(name string) error {
+	switch name {
+	case typelinksource.FieldGroupID:
+		m.ClearGroupID()
+		return nil
+	}
+	return fmt.Errorf("unknown TypeLinkSource nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *TypeLinkSourceMutation) ResetField(name string) error {
+	switch name {
+	case typelinksource.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case typelinksource.FieldUserID:
+		m.ResetUserID()
+		return nil
+	case typelinksource.FieldUserTypeID:
+		m.ResetUserTypeID()
+		return nil
+	case typelinksource.FieldGroupID:
+		m.ResetGroupID()
+		return nil
+	}
+	return fmt.Errorf("unknown TypeLinkSource field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *TypeLinkSourceMutation) AddedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.account != nil {
+		edges = append(edges, typelinksource.EdgeAccount)
+	}
+	if m.user != nil {
+		edges = append(edges, typelinksource.EdgeUser)
+	}
+	if m.user_type != nil {
+		edges = append(edges, typelinksource.EdgeUserType)
+	}
+	if m.group != nil {
+		edges = append(edges, typelinksource.EdgeGroup)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *TypeLinkSourceMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case typelinksource.EdgeAccount:
+		if id := m.account; id != nil {
+			return []ent.Value{*id}
+		}
+	case typelinksource.EdgeUser:
+		if id := m.user; id != nil {
+			return []ent.Value{*id}
+		}
+	case typelinksource.EdgeUserType:
+		if id := m.user_type; id != nil {
+			return []ent.Value{*id}
+		}
+	case typelinksource.EdgeGroup:
+		if id := m.group; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *TypeLinkSourceMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 4)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *TypeLinkSourceMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *TypeLinkSourceMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.clearedaccount {
+		edges = append(edges, typelinksource.EdgeAccount)
+	}
+	if m.cleareduser {
+		edges = append(edges, typelinksource.EdgeUser)
+	}
+	if m.cleareduser_type {
+		edges = append(edges, typelinksource.EdgeUserType)
+	}
+	if m.clearedgroup {
+		edges = append(edges, typelinksource.EdgeGroup)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *TypeLinkSourceMutation) EdgeCleared(name string) bool {
+	switch name {
+	case typelinksource.EdgeAccount:
+		return m.clearedaccount
+	case typelinksource.EdgeUser:
+		return m.cleareduser
+	case typelinksource.EdgeUserType:
+		return m.cleareduser_type
+	case typelinksource.EdgeGroup:
+		return m.clearedgroup
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *TypeLinkSourceMutation) ClearEdge(name string) error {
+	switch name {
+	case typelinksource.EdgeAccount:
+		m.ClearAccount()
+		return nil
+	case typelinksource.EdgeUser:
+		m.ClearUser()
+		return nil
+	case typelinksource.EdgeUserType:
+		m.ClearUserType()
+		return nil
+	case typelinksource.EdgeGroup:
+		m.ClearGroup()
+		return nil
+	}
+	return fmt.Errorf("unknown TypeLinkSource unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *TypeLinkSourceMutation) ResetEdge(name string) error {
+	switch name {
+	case typelinksource.EdgeAccount:
+		m.ResetAccount()
+		return nil
+	case typelinksource.EdgeUser:
+		m.ResetUser()
+		return nil
+	case typelinksource.EdgeUserType:
+		m.ResetUserType()
+		return nil
+	case typelinksource.EdgeGroup:
+		m.ResetGroup()
+		return nil
+	}
+	return fmt.Errorf("unknown TypeLinkSource edge %s", name)
 }
 
 // UserMutation represents an operation that mutates the User nodes in the graph.

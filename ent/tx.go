@@ -54,6 +54,8 @@ type Tx struct {
 	ScimToken *ScimTokenClient
 	// SigningKey is the client for interacting with the SigningKey builders.
 	SigningKey *SigningKeyClient
+	// TypeLinkSource is the client for interacting with the TypeLinkSource builders.
+	TypeLinkSource *TypeLinkSourceClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 	// UserGrant is the client for interacting with the UserGrant builders.
@@ -213,6 +215,7 @@ func (tx *Tx) init() {
 	tx.ScimMappingRule = NewScimMappingRuleClient(tx.config)
 	tx.ScimToken = NewScimTokenClient(tx.config)
 	tx.SigningKey = NewSigningKeyClient(tx.config)
+	tx.TypeLinkSource = NewTypeLinkSourceClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 	tx.UserGrant = NewUserGrantClient(tx.config)
 	tx.UserType = NewUserTypeClient(tx.config)

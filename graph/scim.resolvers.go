@@ -8,9 +8,9 @@ package graph
 import (
 	"context"
 	"latchkey/graph/model"
+	"latchkey/internal/access"
 	"latchkey/internal/auth"
 	"latchkey/internal/problem"
-	"latchkey/internal/provision"
 	"time"
 )
 
@@ -37,12 +37,12 @@ func (r *mutationResolver) RevokeScimToken(ctx context.Context, input model.Revo
 
 // CreateScimMappingRule is the resolver for the createScimMappingRule field.
 func (r *mutationResolver) CreateScimMappingRule(ctx context.Context, input model.CreateScimMappingRuleInput) (*model.CreateScimMappingRulePayload, error) {
-	rule, err := provision.CreateRule(ctx, r.db(ctx), provision.CreateRuleInput{
+	rule, err := access.CreateRule(ctx, r.db(ctx), access.CreateRuleInput{
 		GroupName: input.GroupName, UserTypeID: input.UserTypeID, RoleID: input.RoleID})
 	return payload(&model.CreateScimMappingRulePayload{Rule: rule}, err)
 }
 
 // DeleteScimMappingRule is the resolver for the deleteScimMappingRule field.
 func (r *mutationResolver) DeleteScimMappingRule(ctx context.Context, input model.DeleteInput) (*model.DeletePayload, error) {
-	return deleted(input.ID, provision.DeleteRule(ctx, r.db(ctx), input.ID))
+	return deleted(input.ID, access.DeleteRule(ctx, r.db(ctx), input.ID))
 }

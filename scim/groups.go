@@ -13,7 +13,6 @@ import (
 	"latchkey/graph/relayid"
 	"latchkey/internal/access"
 	"latchkey/internal/admin"
-	"latchkey/internal/provision"
 )
 
 // groupDoc is the group as SCIM attributes; members are included when given.
@@ -104,14 +103,11 @@ func (rq *request) createGroup(ctx context.Context, d document) (*gen.Group, err
 	if err := c.Group.UpdateOneID(g.ID).SetSource(group.SourceSCIM).SetNillableExternalID(optStr(strAt(d, "externalId"))).Exec(ctx); err != nil {
 		return nil, err
 	}
-	if err := provision.MembersAdded(ctx, c, g.Name, members); err != nil {
-		return nil, err
-	}
 	return c.Group.Get(ctx, g.ID)
 }
 
-// members changes a group's membership through the domain (admin), keeping
-// mapping-rule links in step (provision).
+// members changes a group's membership through the domain (admin), which keeps
+// mapping-rule links in step.
 type members struct {
 	rq *request
 	g  *gen.Group
@@ -143,10 +139,8 @@ func (m members) add(ctx context.Context, ids []int) error {
 	if err != nil {
 		return err
 	}
-	if _, err := admin.AddGroupMembers(ctx, m.rq.c, admin.GroupMembersInput{GroupID: m.g.ID, UserIDs: ids}); err != nil {
-		return err
-	}
-	return provision.MembersAdded(ctx, m.rq.c, m.g.Name, without(ids, have))
+	_, err = admin.AddGroupMembers(ctx, m.rq.c, admin.GroupMembersInput{GroupID: m.g.ID, UserIDs: without(ids, have)})
+	return err
 }
 
 // remove takes ids out of the group (nil: everyone); ids that are not members are
@@ -159,10 +153,8 @@ func (m members) remove(ctx context.Context, ids []int) error {
 	if err != nil || len(gone) == 0 {
 		return err
 	}
-	if _, err := admin.RemoveGroupMembers(ctx, m.rq.c, admin.GroupMembersInput{GroupID: m.g.ID, UserIDs: gone}); err != nil {
-		return err
-	}
-	return provision.MembersRemoved(ctx, m.rq.c, m.g.ID, m.g.Name, gone)
+	_, err = admin.RemoveGroupMembers(ctx, m.rq.c, admin.GroupMembersInput{GroupID: m.g.ID, UserIDs: gone})
+	return err
 }
 
 // set makes ids the group's members.
@@ -200,18 +192,7 @@ func (rq *request) updateGroupFields(ctx context.Context, g *gen.Group, d docume
 	}
 	c := rq.c
 	if name != g.Name {
-		var memberIDs []int
-		if rules, err := provision.HasRules(ctx, c, g.Name, name); err != nil {
-			return nil, err
-		} else if rules {
-			if memberIDs, err = c.Group.QueryUsers(g).IDs(ctx); err != nil {
-				return nil, err
-			}
-		}
 		if _, err := admin.UpdateGroup(ctx, c, admin.UpdateGroupInput{ID: g.ID, Name: &name}); err != nil {
-			return nil, err
-		}
-		if err := provision.Renamed(ctx, c, g.ID, g.Name, name, memberIDs); err != nil {
 			return nil, err
 		}
 	}
@@ -353,19 +334,8 @@ func valueEqualities(e any) ([]any, bool) {
 	return nil, false
 }
 
-// deleteGroup deletes the group; its members lose what its rules linked.
+// deleteGroup deletes the group; its members lose what its rules linked (the
+// domain sees to that).
 func (rq *request) deleteGroup(ctx context.Context, g *gen.Group) error {
-	c := rq.c
-	if rules, err := provision.HasRules(ctx, c, g.Name); err != nil {
-		return err
-	} else if rules {
-		ids, err := c.Group.QueryUsers(g).IDs(ctx)
-		if err != nil {
-			return err
-		}
-		if err := provision.MembersRemoved(ctx, c, g.ID, g.Name, ids); err != nil {
-			return err
-		}
-	}
-	return admin.DeleteGroup(ctx, c, g.ID)
+	return admin.DeleteGroup(ctx, rq.c, g.ID)
 }

@@ -2,7 +2,7 @@
 // Okta and Microsoft Entra ID provision users and groups through. It is a thin
 // adapter: it authenticates the account's SCIM token, reads what the provider sends
 // in its dialect, and calls the domain (internal/admin, internal/access,
-// internal/identity, internal/provision), each request in one transaction.
+// internal/identity), each request in one transaction.
 //
 // github.com/elimity-com/scim serves the discovery endpoints (/Schemas,
 // /ResourceTypes), routes GET by id, POST, PUT and DELETE of Users and Groups to

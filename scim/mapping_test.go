@@ -1,6 +1,7 @@
 package scim_test
 
 import (
+	"fmt"
 	"testing"
 
 	"latchkey/internal/app/apptest"
@@ -16,11 +17,7 @@ func TestMappingRules(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st *store.Store) {
 		e := newEnv(t, st)
 		c := e.gql
-		ds := c.Must(`mutation { createDataSet(input: {name: "Carrier West"}) { dataSet { id } } }`, nil).String("createDataSet.dataSet.id")
-		c.Must(`mutation { createRight(input: {key: "claims.approve", name: "Approve Claims", application: "Claims", kind: WRITE}) { right { id } } }`, nil)
-		role := c.Must(`mutation { createRole(input: {name: "Adjusting", rights: ["claims.approve"]}) { role { id } } }`, nil).String("createRole.role.id")
-		typ := c.Must(`mutation($r: ID!, $ds: ID!) { createUserType(input: {name: "Adjuster", roleIds: [$r], grants: [{dataSetId: $ds}]}) { userType { id } } }`,
-			map[string]any{"r": role, "ds": ds}).String("createUserType.userType.id")
+		ds, _, typ := adjusterType(c)
 		viewerRole := ""
 		for _, n := range c.Must(`{ roles(first: 50) { edges { node { id name } } } }`, nil).List("roles.edges") {
 			node := n.(map[string]any)["node"].(map[string]any)
@@ -137,6 +134,17 @@ func TestMappingRules(t *testing.T) {
 	})
 }
 
+// adjusterType creates a data set, the right claims.approve, a role "Adjusting"
+// holding it and a user type "Adjuster" with that role and access to the data set.
+func adjusterType(c *apptest.Client) (ds, role, typ string) {
+	ds = c.Must(`mutation { createDataSet(input: {name: "Carrier West"}) { dataSet { id } } }`, nil).String("createDataSet.dataSet.id")
+	c.Must(`mutation { createRight(input: {key: "claims.approve", name: "Approve Claims", application: "Claims", kind: WRITE}) { right { id } } }`, nil)
+	role = c.Must(`mutation { createRole(input: {name: "Adjusting", rights: ["claims.approve"]}) { role { id } } }`, nil).String("createRole.role.id")
+	typ = c.Must(`mutation($r: ID!, $ds: ID!) { createUserType(input: {name: "Adjuster", roleIds: [$r], grants: [{dataSetId: $ds}]}) { userType { id } } }`,
+		map[string]any{"r": role, "ds": ds}).String("createUserType.userType.id")
+	return ds, role, typ
+}
+
 // TestScimTokens: tokens are created (shown once), listed with prefix and last use,
 // and revoked in GraphQL; a revoked token gets 401.
 func TestScimTokens(t *testing.T) {
@@ -164,5 +172,109 @@ func TestScimTokens(t *testing.T) {
 		e.callWith(token, "GET", "/Users", nil).fails(401, "")
 		// The bootstrap token is unaffected.
 		e.call("GET", "/Users", nil).must(200)
+	})
+}
+
+// TestMappingProvenance: a type linked by a mapping rule is explained as held through
+// the group (SCIM_GROUP, naming it); a type an admin also linked by hand survives
+// leaving the group; and the rules follow membership however it changes — GraphQL
+// member edits, bulk group edits (with a dry run that shows the loss) and group
+// deletion included.
+func TestMappingProvenance(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		e := newEnv(t, st)
+		c := e.gql
+		ds, _, typ := adjusterType(c)
+		c.Must(`mutation($t: ID!) { createScimMappingRule(input: {groupName: "Claims Adjusters", userTypeId: $t}) { rule { id } } }`,
+			map[string]any{"t": typ})
+
+		a := e.call("POST", "/Users", newUser("a@acme.test", nil)).must(201).str("id")
+		b := e.call("POST", "/Users", newUser("b@acme.test", nil)).must(201).str("id")
+		g := e.call("POST", "/Groups", map[string]any{"schemas": []string{groupURN}, "displayName": "Claims Adjusters",
+			"members": []any{map[string]any{"value": a}, map[string]any{"value": b}}}).must(201).str("id")
+
+		// paths lists how u holds claims.approve, as "KIND/type/group".
+		paths := func(u string) []string {
+			t.Helper()
+			r := c.Must(`query($u: ID!) { node(id: $u) { ... on User { effectiveRights { right { key } sources { kind userType { name } role { name } group { id name } groupName } } } } }`,
+				map[string]any{"u": u})
+			var out []string
+			for _, er := range r.List("node.effectiveRights") {
+				er := &apptest.Response{Data: map[string]any{"r": er}}
+				if er.String("r.right.key") != "claims.approve" {
+					continue
+				}
+				for i := range er.List("r.sources") {
+					p := func(f string) string { return er.String(fmt.Sprintf("r.sources.%d.%s", i, f)) }
+					s := p("kind") + "/" + p("userType.name")
+					if p("group.id") != "" {
+						if p("group.id") != g || p("groupName") != "Claims Adjusters" || p("group.name") != "Claims Adjusters" || p("role.name") != "Adjusting" {
+							t.Fatalf("group path: %v", er.Data)
+						}
+						s += "/" + p("groupName")
+					}
+					out = append(out, s)
+				}
+			}
+			return out
+		}
+		if got := paths(a); !sameStrings(got, []string{"SCIM_GROUP/Adjuster/Claims Adjusters"}) {
+			t.Fatalf("a's paths: %v", got)
+		}
+		ex := c.Must(`query($u: ID!, $ds: ID!) { explain(userId: $u, right: "claims.approve", dataSetId: $ds) { allowed paths { kind groupName } access { kind groupName } } }`,
+			map[string]any{"u": a, "ds": ds})
+		if ex.String("explain.paths.0.kind") != "SCIM_GROUP" || ex.String("explain.paths.0.groupName") != "Claims Adjusters" ||
+			ex.String("explain.access.0.kind") != "SCIM_GROUP" {
+			t.Fatalf("explain: %v", ex.Data)
+		}
+
+		// b is linked by hand as well: two paths; leaving the group keeps the hand link.
+		c.Must(`mutation($u: ID!, $t: ID!) { linkUserType(input: {userId: $u, userTypeId: $t}) { user { id } } }`, map[string]any{"u": b, "t": typ})
+		if got := paths(b); !sameStrings(got, []string{"TYPE_ROLE/Adjuster", "SCIM_GROUP/Adjuster/Claims Adjusters"}) {
+			t.Fatalf("b's paths: %v", got)
+		}
+		e.call("PATCH", "/Groups/"+g, patch(op("remove", `members[value eq "`+b+`"]`, nil))).must(200)
+		if got := paths(b); !sameStrings(got, []string{"TYPE_ROLE/Adjuster"}) {
+			t.Fatalf("b's paths after leaving: %v", got)
+		}
+
+		// GraphQL member edits apply the rules too.
+		c.Must(`mutation($g: ID!, $u: ID!) { removeGroupMembers(input: {groupId: $g, userIds: [$u]}) { group { id } } }`, map[string]any{"g": g, "u": a})
+		if got := paths(a); len(got) != 0 || len(typeNames(e.user(a))) != 0 {
+			t.Fatalf("a after removeGroupMembers: %v %v", got, typeNames(e.user(a)))
+		}
+		c.Must(`mutation($g: ID!, $u: ID!) { addGroupMembers(input: {groupId: $g, userIds: [$u]}) { group { id } } }`, map[string]any{"g": g, "u": a})
+		if got := paths(a); !sameStrings(got, []string{"SCIM_GROUP/Adjuster/Claims Adjusters"}) {
+			t.Fatalf("a after addGroupMembers: %v", got)
+		}
+
+		// A bulk removal previews the loss, then makes it.
+		bulk := `mutation($u: ID!, $g: ID!, $dry: Boolean) { bulkRemoveFromGroups(input: {selection: {userIds: [$u]}, groupIds: [$g], dryRun: $dry}) {
+			affectedCount impact { affectedCount users { lost { key } } } } }`
+		dry := c.Must(bulk, map[string]any{"u": a, "g": g, "dry": true})
+		if dry.Int("bulkRemoveFromGroups.impact.affectedCount") != 1 || dry.String("bulkRemoveFromGroups.impact.users.0.lost.0.key") != "claims.approve" {
+			t.Fatalf("dry run: %v", dry.Data)
+		}
+		if got := paths(a); len(got) != 1 {
+			t.Fatalf("the dry run changed something: %v", got)
+		}
+		c.Must(bulk, map[string]any{"u": a, "g": g, "dry": false})
+		if got := paths(a); len(got) != 0 {
+			t.Fatalf("a after bulk removal: %v", got)
+		}
+		c.Must(`mutation($u: ID!, $g: ID!) { bulkAddToGroups(input: {selection: {userIds: [$u]}, groupIds: [$g]}) { affectedCount } }`, map[string]any{"u": a, "g": g})
+		if got := paths(a); !sameStrings(got, []string{"SCIM_GROUP/Adjuster/Claims Adjusters"}) {
+			t.Fatalf("a after bulk add: %v", got)
+		}
+
+		// Deleting the group in GraphQL unlinks what only it linked.
+		c.Must(`mutation($b: ID!) { addGroupMembers(input: {groupId: $b, userIds: []}) { group { id } } }`, map[string]any{"b": g})
+		c.Must(`mutation($g: ID!) { deleteGroup(input: {id: $g}) { deletedId } }`, map[string]any{"g": g})
+		if got := paths(a); len(got) != 0 {
+			t.Fatalf("a after the group was deleted: %v", got)
+		}
+		if got := paths(b); !sameStrings(got, []string{"TYPE_ROLE/Adjuster"}) {
+			t.Fatalf("b after the group was deleted: %v", got)
+		}
 	})
 }

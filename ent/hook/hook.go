@@ -248,6 +248,18 @@ func (f SigningKeyFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, 
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SigningKeyMutation", m)
 }
 
+// The TypeLinkSourceFunc type is an adapter to allow the use of ordinary
+// function as TypeLinkSource mutator.
+type TypeLinkSourceFunc func(context.Context, *ent.TypeLinkSourceMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f TypeLinkSourceFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.TypeLinkSourceMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.TypeLinkSourceMutation", m)
+}
+
 // The UserFunc type is an adapter to allow the use of ordinary
 // function as User mutator.
 type UserFunc func(context.Context, *ent.UserMutation) (ent.Value, error)

@@ -28,6 +28,7 @@ import (
 	"latchkey/ent/scimmappingrule"
 	"latchkey/ent/scimtoken"
 	"latchkey/ent/signingkey"
+	"latchkey/ent/typelinksource"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
 	"latchkey/ent/usertype"
@@ -632,6 +633,33 @@ func (f TraverseSigningKey) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.SigningKeyQuery", q)
 }
 
+// The TypeLinkSourceFunc type is an adapter to allow the use of ordinary function as a Querier.
+type TypeLinkSourceFunc func(context.Context, *ent.TypeLinkSourceQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f TypeLinkSourceFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.TypeLinkSourceQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.TypeLinkSourceQuery", q)
+}
+
+// The TraverseTypeLinkSource type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseTypeLinkSource func(context.Context, *ent.TypeLinkSourceQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseTypeLinkSource) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseTypeLinkSource) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.TypeLinkSourceQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.TypeLinkSourceQuery", q)
+}
+
 // The UserFunc type is an adapter to allow the use of ordinary function as a Querier.
 type UserFunc func(context.Context, *ent.UserQuery) (ent.Value, error)
 
@@ -783,6 +811,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.ScimTokenQuery, predicate.ScimToken, scimtoken.OrderOption]{typ: ent.TypeScimToken, tq: q}, nil
 	case *ent.SigningKeyQuery:
 		return &query[*ent.SigningKeyQuery, predicate.SigningKey, signingkey.OrderOption]{typ: ent.TypeSigningKey, tq: q}, nil
+	case *ent.TypeLinkSourceQuery:
+		return &query[*ent.TypeLinkSourceQuery, predicate.TypeLinkSource, typelinksource.OrderOption]{typ: ent.TypeTypeLinkSource, tq: q}, nil
 	case *ent.UserQuery:
 		return &query[*ent.UserQuery, predicate.User, user.OrderOption]{typ: ent.TypeUser, tq: q}, nil
 	case *ent.UserGrantQuery:

@@ -737,6 +737,63 @@ var (
 		Columns:    SigningKeysColumns,
 		PrimaryKey: []*schema.Column{SigningKeysColumns[0]},
 	}
+	// TypeLinkSourcesColumns holds the columns for the "type_link_sources" table.
+	TypeLinkSourcesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "account_id", Type: field.TypeInt},
+		{Name: "user_id", Type: field.TypeInt},
+		{Name: "user_type_id", Type: field.TypeInt},
+		{Name: "group_id", Type: field.TypeInt, Nullable: true},
+	}
+	// TypeLinkSourcesTable holds the schema information for the "type_link_sources" table.
+	TypeLinkSourcesTable = &schema.Table{
+		Name:       "type_link_sources",
+		Columns:    TypeLinkSourcesColumns,
+		PrimaryKey: []*schema.Column{TypeLinkSourcesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "type_link_sources_accounts_account",
+				Columns:    []*schema.Column{TypeLinkSourcesColumns[1]},
+				RefColumns: []*schema.Column{AccountsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "type_link_sources_users_user",
+				Columns:    []*schema.Column{TypeLinkSourcesColumns[2]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "type_link_sources_user_types_user_type",
+				Columns:    []*schema.Column{TypeLinkSourcesColumns[3]},
+				RefColumns: []*schema.Column{UserTypesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "type_link_sources_groups_group",
+				Columns:    []*schema.Column{TypeLinkSourcesColumns[4]},
+				RefColumns: []*schema.Column{GroupsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "typelinksource_user_id_user_type_id",
+				Unique:  false,
+				Columns: []*schema.Column{TypeLinkSourcesColumns[2], TypeLinkSourcesColumns[3]},
+			},
+			{
+				Name:    "typelinksource_group_id_user_type_id",
+				Unique:  false,
+				Columns: []*schema.Column{TypeLinkSourcesColumns[4], TypeLinkSourcesColumns[3]},
+			},
+			{
+				Name:    "typelinksource_user_type_id",
+				Unique:  false,
+				Columns: []*schema.Column{TypeLinkSourcesColumns[3]},
+			},
+		},
+	}
 	// UsersColumns holds the columns for the "users" table.
 	UsersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -1285,6 +1342,7 @@ var (
 		ScimMappingRulesTable,
 		ScimTokensTable,
 		SigningKeysTable,
+		TypeLinkSourcesTable,
 		UsersTable,
 		UserGrantsTable,
 		UserTypesTable,
@@ -1424,6 +1482,15 @@ func init() {
 		Charset:        "utf8mb4",
 		Collation:      "utf8mb4_bin",
 		IncrementStart: func(i int) *int { return &i }(47244640256),
+	}
+	TypeLinkSourcesTable.ForeignKeys[0].RefTable = AccountsTable
+	TypeLinkSourcesTable.ForeignKeys[1].RefTable = UsersTable
+	TypeLinkSourcesTable.ForeignKeys[2].RefTable = UserTypesTable
+	TypeLinkSourcesTable.ForeignKeys[3].RefTable = GroupsTable
+	TypeLinkSourcesTable.Annotation = &entsql.Annotation{
+		Charset:        "utf8mb4",
+		Collation:      "utf8mb4_bin",
+		IncrementStart: func(i int) *int { return &i }(103079215104),
 	}
 	UsersTable.ForeignKeys[0].RefTable = AccountsTable
 	UsersTable.ForeignKeys[1].RefTable = IdentitiesTable

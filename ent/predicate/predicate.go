@@ -66,6 +66,9 @@ type ScimToken func(*sql.Selector)
 // SigningKey is the predicate function for signingkey builders.
 type SigningKey func(*sql.Selector)
 
+// TypeLinkSource is the predicate function for typelinksource builders.
+type TypeLinkSource func(*sql.Selector)
+
 // User is the predicate function for user builders.
 type User func(*sql.Selector)
 

@@ -591,6 +591,30 @@ func (f SigningKeyMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Muta
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.SigningKeyMutation", m)
 }
 
+// The TypeLinkSourceQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type TypeLinkSourceQueryRuleFunc func(context.Context, *ent.TypeLinkSourceQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f TypeLinkSourceQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.TypeLinkSourceQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.TypeLinkSourceQuery", q)
+}
+
+// The TypeLinkSourceMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type TypeLinkSourceMutationRuleFunc func(context.Context, *ent.TypeLinkSourceMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f TypeLinkSourceMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.TypeLinkSourceMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.TypeLinkSourceMutation", m)
+}
+
 // The UserQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type UserQueryRuleFunc func(context.Context, *ent.UserQuery) error
@@ -762,6 +786,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.SigningKeyQuery:
 		return q.Filter(), nil
+	case *ent.TypeLinkSourceQuery:
+		return q.Filter(), nil
 	case *ent.UserQuery:
 		return q.Filter(), nil
 	case *ent.UserGrantQuery:
@@ -816,6 +842,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.ScimTokenMutation:
 		return m.Filter(), nil
 	case *ent.SigningKeyMutation:
+		return m.Filter(), nil
+	case *ent.TypeLinkSourceMutation:
 		return m.Filter(), nil
 	case *ent.UserMutation:
 		return m.Filter(), nil

@@ -25,6 +25,7 @@ import (
 	"latchkey/ent/scimmappingrule"
 	"latchkey/ent/scimtoken"
 	"latchkey/ent/signingkey"
+	"latchkey/ent/typelinksource"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
 	"latchkey/ent/usertype"
@@ -1001,6 +1002,21 @@ func init() {
 	signingkeyDescAlgorithm := signingkeyFields[1].Descriptor()
 	// signingkey.AlgorithmValidator is a validator for the "algorithm" field. It is called by the builders before save.
 	signingkey.AlgorithmValidator = signingkeyDescAlgorithm.Validators[0].(func(string) error)
+	typelinksourceMixin := schema.TypeLinkSource{}.Mixin()
+	typelinksource.Policy = privacy.NewPolicies(typelinksourceMixin[0], schema.TypeLinkSource{})
+	typelinksource.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := typelinksource.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	typelinksourceMixinHooks0 := typelinksourceMixin[0].Hooks()
+
+	typelinksource.Hooks[1] = typelinksourceMixinHooks0[0]
+
+	typelinksource.Hooks[2] = typelinksourceMixinHooks0[1]
 	userMixin := schema.User{}.Mixin()
 	user.Policy = privacy.NewPolicies(userMixin[0], schema.User{})
 	user.Hooks[0] = func(next ent.Mutator) ent.Mutator {

@@ -518,6 +518,8 @@ type ComplexityRoot struct {
 		DataSet     func(childComplexity int) int
 		GrantedAt   func(childComplexity int) int
 		GrantedBy   func(childComplexity int) int
+		Group       func(childComplexity int) int
+		GroupName   func(childComplexity int) int
 		Kind        func(childComplexity int) int
 		Node        func(childComplexity int) int
 		Role        func(childComplexity int) int
@@ -3037,6 +3039,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RightPath.GrantedBy(childComplexity), true
+	case "RightPath.group":
+		if e.ComplexityRoot.RightPath.Group == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RightPath.Group(childComplexity), true
+	case "RightPath.groupName":
+		if e.ComplexityRoot.RightPath.GroupName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RightPath.GroupName(childComplexity), true
 	case "RightPath.kind":
 		if e.ComplexityRoot.RightPath.Kind == nil {
 			break
@@ -7998,6 +8012,8 @@ enum PathKind {
   TYPE
   "A right of a role of a linked user type."
   TYPE_ROLE
+  "Held through a user type that a SCIM mapping rule linked because the user is a member of ` + "`" + `group` + "`" + ` (` + "`" + `role` + "`" + ` is set for a right of a role of that type)."
+  SCIM_GROUP
 }
 
 "What suppresses a right the user holds."
@@ -8010,6 +8026,9 @@ type RightPath {
   role: Role
   roleName: String
   userType: UserType
+  "The group whose mapping rule linked the user type (SCIM_GROUP)."
+  group: Group
+  groupName: String
   grantedAt: Time
   grantedBy: User
   dataSet: DataSet
@@ -9150,6 +9169,10 @@ func (ec *executionContext) childFields_RightPath(ctx context.Context, field gra
 		return ec.fieldContext_RightPath_roleName(ctx, field)
 	case "userType":
 		return ec.fieldContext_RightPath_userType(ctx, field)
+	case "group":
+		return ec.fieldContext_RightPath_group(ctx, field)
+	case "groupName":
+		return ec.fieldContext_RightPath_groupName(ctx, field)
 	case "grantedAt":
 		return ec.fieldContext_RightPath_grantedAt(ctx, field)
 	case "grantedBy":

@@ -12,6 +12,7 @@ import (
 	"latchkey/ent/right"
 	"latchkey/ent/role"
 	"latchkey/ent/schema/enums"
+	"latchkey/ent/typelinksource"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
 	"latchkey/ent/usertypegrant"
@@ -26,6 +27,9 @@ const (
 	PathRole     PathKind = "ROLE"      // copied from a role when it was applied
 	PathType     PathKind = "TYPE"      // held by a linked user type
 	PathTypeRole PathKind = "TYPE_ROLE" // a right of a role of a linked user type
+	// Held through a user type that a mapping rule linked because the user is a
+	// member of the group (Group); Role is set for a right of a role of the type.
+	PathSCIMGroup PathKind = "SCIM_GROUP"
 )
 
 // Mask is what suppresses a right the user otherwise holds.
@@ -47,9 +51,12 @@ type Path struct {
 	// The role (ROLE: copied from, possibly deleted since; TYPE_ROLE: of the type).
 	RoleID   int
 	RoleName string
-	// The user type (TYPE, TYPE_ROLE).
+	// The user type (TYPE, TYPE_ROLE, SCIM_GROUP).
 	UserTypeID   int
 	UserTypeName string
+	// The group whose mapping rule linked the type (SCIM_GROUP).
+	GroupID   int
+	GroupName string
 	// Scope: none set is an application right (every data set the user can reach).
 	DataSetID   int
 	NodeID      int
@@ -61,6 +68,7 @@ type Path struct {
 	DataSet   *gen.DataSet
 	Node      *gen.HierarchyNode
 	GrantedBy *gen.User
+	Group     *gen.Group
 }
 
 // EffectiveRight is a right a user holds in one scope, with every path to it.
@@ -87,6 +95,11 @@ type Holder struct {
 	types       []*gen.UserType
 	rights      map[int]*gen.Right
 	sourceRoles map[int]*gen.Role
+	// linkGroups lists, per linked type, the groups whose rules linked it, and
+	// linkedByHand the types an admin linked (with details only; without, every link
+	// counts as by hand, which decides the same).
+	linkGroups   map[int][]*gen.Group
+	linkedByHand map[int]bool
 }
 
 // LoadHolder loads what decides userID's rights. The user must be visible to the
@@ -115,6 +128,9 @@ func LoadHolder(ctx context.Context, client *gen.Client, userID int, details boo
 	}
 	h := &Holder{User: u, grants: u.Edges.Grants, types: u.Edges.Types, rights: map[int]*gen.Right{}, sourceRoles: map[int]*gen.Role{}}
 	if details {
+		if err := h.loadLinkSources(ctx, client); err != nil {
+			return nil, err
+		}
 		var roleIDs []int
 		for _, g := range h.grants {
 			if g.SourceRoleID != nil {
@@ -167,6 +183,43 @@ func LoadHolder(ctx context.Context, client *gen.Client, userID int, details boo
 	return h, nil
 }
 
+// loadLinkSources reads why each of the user's types is linked.
+func (h *Holder) loadLinkSources(ctx context.Context, client *gen.Client) error {
+	if len(h.types) == 0 {
+		return nil
+	}
+	sources, err := client.TypeLinkSource.Query().Where(typelinksource.UserID(h.User.ID)).
+		WithGroup().Order(typelinksource.ByID()).All(ctx)
+	if err != nil {
+		return err
+	}
+	h.linkGroups, h.linkedByHand = map[int][]*gen.Group{}, map[int]bool{}
+	for _, s := range sources {
+		if g := s.Edges.Group; g != nil {
+			h.linkGroups[s.UserTypeID] = append(h.linkGroups[s.UserTypeID], g)
+		} else {
+			h.linkedByHand[s.UserTypeID] = true
+		}
+	}
+	return nil
+}
+
+// typeVia returns one path per reason the type t is linked: by hand (p as it is)
+// and through each group whose rule linked it.
+func (h *Holder) typeVia(t *gen.UserType, p Path) []Path {
+	groups := h.linkGroups[t.ID]
+	var out []Path
+	if h.linkGroups == nil || h.linkedByHand[t.ID] || len(groups) == 0 {
+		out = append(out, p)
+	}
+	for _, g := range groups {
+		q := p
+		q.Kind, q.GroupID, q.GroupName, q.Group = PathSCIMGroup, g.ID, g.Name, g
+		out = append(out, q)
+	}
+	return out
+}
+
 func (h *Holder) missingRights(ids []int) []int {
 	var out []int
 	for _, id := range Unique(ids) {
@@ -216,15 +269,19 @@ func (h *Holder) rightPaths() []struct {
 	for _, t := range h.types {
 		for _, r := range t.Edges.Roles {
 			for _, rt := range r.Edges.Rights {
-				out = append(out, rp{rt.ID, Path{Kind: PathTypeRole, UserTypeID: t.ID, UserTypeName: t.Name, UserType: t,
-					RoleID: r.ID, RoleName: r.Name, Role: r}})
+				for _, p := range h.typeVia(t, Path{Kind: PathTypeRole, UserTypeID: t.ID, UserTypeName: t.Name, UserType: t,
+					RoleID: r.ID, RoleName: r.Name, Role: r}) {
+					out = append(out, rp{rt.ID, p})
+				}
 			}
 		}
 		for _, g := range t.Edges.Grants {
 			if g.Kind != enums.GrantCompanyRight || g.RightID == nil {
 				continue
 			}
-			out = append(out, rp{*g.RightID, typePath(t, g)})
+			for _, p := range h.typeVia(t, typePath(t, g)) {
+				out = append(out, rp{*g.RightID, p})
+			}
 		}
 	}
 	return out
@@ -281,7 +338,7 @@ func (h *Holder) AccessPaths() []Path {
 	for _, t := range h.types {
 		for _, g := range t.Edges.Grants {
 			if g.Kind == enums.GrantDataSet {
-				out = append(out, typePath(t, g))
+				out = append(out, h.typeVia(t, typePath(t, g))...)
 			}
 		}
 	}

@@ -261,12 +261,13 @@ func LinkUserType(ctx context.Context, c *gen.Client, sel UserSelection, typeID 
 	}
 	return operation(ctx, c, "link_user_type", users, reach{rights: rightIDs, access: true}, dryRun, map[string]any{"user_type_id": t.ID, "user_type": t.Name},
 		user.Not(user.HasTypesWith(usertype.ID(t.ID))),
-		func(s *sqlSet, _ time.Time) error { return s.link(ctx, users, "user_type_links", "user_type_id", t.ID) })
+		func(s *sqlSet, _ time.Time) error { return s.linkType(ctx, users, t.ID, 0) })
 }
 
 // UnlinkUserType removes the link: the users lose exactly what T granted — never a
 // right they also hold directly or through another type, since nothing T granted
-// was ever copied (SPEC §2.2).
+// was ever copied (SPEC §2.2). An admin's unlink removes the link whatever made it,
+// a mapping rule's group included; the group's next membership change links it again.
 func UnlinkUserType(ctx context.Context, c *gen.Client, sel UserSelection, typeID int, dryRun bool) (*Result, error) {
 	users, err := sel.Resolve(ctx, c)
 	if err != nil {
@@ -282,9 +283,7 @@ func UnlinkUserType(ctx context.Context, c *gen.Client, sel UserSelection, typeI
 	}
 	return operation(ctx, c, "unlink_user_type", users, reach{rights: rightIDs, access: true}, dryRun, map[string]any{"user_type_id": t.ID, "user_type": t.Name},
 		user.HasTypesWith(usertype.ID(t.ID)),
-		func(s *sqlSet, _ time.Time) error {
-			return s.unlink(ctx, users, "user_type_links", "user_type_id", t.ID)
-		})
+		func(s *sqlSet, _ time.Time) error { return s.dropSources(ctx, users, t.ID, 0) })
 }
 
 // SetReadOnly sets the users' read-only flag (SPEC §2.3).
@@ -329,6 +328,17 @@ func groupMembership(ctx context.Context, c *gen.Client, sel UserSelection, grou
 	if err := RequireAll(ctx, c, gen.TypeGroup, groupIDs, "groupIds", "groups"); err != nil {
 		return nil, err
 	}
+	// Joining or leaving a group with mapping rules links or unlinks types and
+	// applies roles; that is part of the change, its impact and its audit.
+	plans, err := membershipPlans(ctx, c, groupIDs, users, add)
+	if err != nil {
+		return nil, err
+	}
+	r := reach{}
+	for _, p := range plans {
+		r.rights = append(r.rights, p.rights...)
+		r.access = r.access || len(p.staleTypes)+len(p.linkTypes) > 0
+	}
 	var touched []predicate.User
 	action := "remove_from_groups"
 	for _, g := range groupIDs {
@@ -339,14 +349,19 @@ func groupMembership(ctx context.Context, c *gen.Client, sel UserSelection, grou
 			touched = append(touched, user.HasGroupsWith(group.ID(g)))
 		}
 	}
-	return operation(ctx, c, action, users, reach{}, dryRun, map[string]any{"group_ids": groupIDs}, user.Or(touched...),
-		func(s *sqlSet, _ time.Time) error {
+	return operation(ctx, c, action, users, r, dryRun, map[string]any{"group_ids": groupIDs}, user.Or(touched...),
+		func(s *sqlSet, now time.Time) error {
 			for _, g := range groupIDs {
 				op := s.unlink
 				if add {
 					op = s.link
 				}
 				if err := op(ctx, users, "group_users", "group_id", g); err != nil {
+					return err
+				}
+			}
+			for _, p := range plans {
+				if err := s.carry(ctx, users, p, now); err != nil {
 					return err
 				}
 			}

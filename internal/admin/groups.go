@@ -23,12 +23,19 @@ type CreateGroupInput struct {
 	ComputerIDs []int
 }
 
+// CreateGroup creates a group; its members get what the mapping rules for its
+// name give.
 func CreateGroup(ctx context.Context, client *gen.Client, in CreateGroupInput) (*gen.Group, error) {
 	if err := membersExist(ctx, client, in.UserIDs, in.ComputerIDs); err != nil {
 		return nil, err
 	}
-	return client.Group.Create().SetName(strings.TrimSpace(in.Name)).SetNillableDescription(in.Description).
-		AddUserIDs(access.Unique(in.UserIDs)...).AddComputerIDs(access.Unique(in.ComputerIDs)...).Save(ctx)
+	users := access.Unique(in.UserIDs)
+	g, err := client.Group.Create().SetName(strings.TrimSpace(in.Name)).SetNillableDescription(in.Description).
+		AddUserIDs(users...).AddComputerIDs(access.Unique(in.ComputerIDs)...).Save(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return g, access.GroupMembersJoined(ctx, client, g.ID, g.Name, users)
 }
 
 // UpdateGroupInput renames or describes a group.
@@ -38,17 +45,30 @@ type UpdateGroupInput struct {
 	Description *string
 }
 
+// UpdateGroup renames or describes a group; a rename keeps the members' rights in
+// step with the mapping rules of the new name.
 func UpdateGroup(ctx context.Context, client *gen.Client, in UpdateGroupInput) (*gen.Group, error) {
-	u := client.Group.UpdateOneID(in.ID).SetNillableDescription(in.Description)
+	old, err := client.Group.Get(ctx, in.ID)
+	if err != nil {
+		return nil, problem.MissingIfNotFound(err, "id", "group")
+	}
+	u := client.Group.UpdateOne(old).SetNillableDescription(in.Description)
 	if in.Name != nil {
 		u.SetName(strings.TrimSpace(*in.Name))
 	}
 	g, err := u.Save(ctx)
-	return g, problem.MissingIfNotFound(err, "id", "group")
+	if err != nil {
+		return nil, err
+	}
+	return g, access.GroupRenamed(ctx, client, g.ID, old.Name, g.Name)
 }
 
-// DeleteGroup deletes a group; its members stay, and viewable-group grants of it go.
+// DeleteGroup deletes a group; its members stay, and viewable-group grants of it go,
+// as do the types its mapping rules linked (unless something else keeps them).
 func DeleteGroup(ctx context.Context, client *gen.Client, id int) error {
+	if err := access.GroupDeleting(ctx, client, id); err != nil {
+		return err
+	}
 	return problem.MissingIfNotFound(client.Group.DeleteOneID(id).Exec(ctx), "id", "group")
 }
 
@@ -68,16 +88,26 @@ func AddGroupMembers(ctx context.Context, client *gen.Client, in GroupMembersInp
 	if err != nil {
 		return nil, err
 	}
+	joined := missing(in.UserIDs, users)
 	g, err := client.Group.UpdateOneID(in.GroupID).
-		AddUserIDs(missing(in.UserIDs, users)...).AddComputerIDs(missing(in.ComputerIDs, computers)...).Save(ctx)
-	return g, problem.MissingIfNotFound(err, "groupId", "group")
+		AddUserIDs(joined...).AddComputerIDs(missing(in.ComputerIDs, computers)...).Save(ctx)
+	if err != nil {
+		return nil, problem.MissingIfNotFound(err, "groupId", "group")
+	}
+	return g, access.GroupMembersJoined(ctx, client, g.ID, g.Name, joined)
 }
 
-// RemoveGroupMembers removes members; ids that are not members are ignored.
+// RemoveGroupMembers removes members; ids that are not members are ignored. Those
+// who leave lose the types the group's mapping rules linked, unless something else
+// keeps them.
 func RemoveGroupMembers(ctx context.Context, client *gen.Client, in GroupMembersInput) (*gen.Group, error) {
+	users := access.Unique(in.UserIDs)
 	g, err := client.Group.UpdateOneID(in.GroupID).
-		RemoveUserIDs(access.Unique(in.UserIDs)...).RemoveComputerIDs(access.Unique(in.ComputerIDs)...).Save(ctx)
-	return g, problem.MissingIfNotFound(err, "groupId", "group")
+		RemoveUserIDs(users...).RemoveComputerIDs(access.Unique(in.ComputerIDs)...).Save(ctx)
+	if err != nil {
+		return nil, problem.MissingIfNotFound(err, "groupId", "group")
+	}
+	return g, access.GroupMembersLeft(ctx, client, g.ID, users)
 }
 
 func membersExist(ctx context.Context, client *gen.Client, userIDs, computerIDs []int) error {
@@ -224,6 +254,9 @@ func ImportGroupCsv(ctx context.Context, client *gen.Client, in ImportGroupCsvIn
 		addU, addC := missing(uids, haveUsers), missing(cids, haveComputers)
 		if len(addU)+len(addC) > 0 {
 			if g, err = client.Group.UpdateOne(g).AddUserIDs(addU...).AddComputerIDs(addC...).Save(ctx); err != nil {
+				return nil, err
+			}
+			if err := access.GroupMembersJoined(ctx, client, g.ID, g.Name, addU); err != nil {
 				return nil, err
 			}
 		}

@@ -35,6 +35,26 @@ func MySQLMigrations() fs.FS {
 // MySQL only ever runs the committed versioned migrations, so production
 // schema changes are reviewed SQL.
 func (s *Store) Migrate(ctx context.Context) error {
+	if err := s.migrateSchema(ctx); err != nil {
+		return err
+	}
+	return s.repairTypeLinkSources(ctx)
+}
+
+// repairTypeLinkSources gives every user-type link without a recorded source one
+// by hand: links made before sources were recorded were an admin's. It is
+// idempotent and cheap once every link has a source.
+func (s *Store) repairTypeLinkSources(ctx context.Context) error {
+	_, err := s.DB.ExecContext(ctx, `INSERT INTO type_link_sources (account_id, user_id, user_type_id, group_id)
+		SELECT u.account_id, l.user_id, l.user_type_id, NULL FROM user_type_links l JOIN users u ON u.id = l.user_id
+		WHERE NOT EXISTS (SELECT 1 FROM type_link_sources x WHERE x.user_id = l.user_id AND x.user_type_id = l.user_type_id)`)
+	if err != nil {
+		return fmt.Errorf("store: recording type link sources: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) migrateSchema(ctx context.Context) error {
 	switch s.Dialect {
 	case dialect.SQLite:
 		// Dropping indexes keeps removed unique constraints from rejecting
