@@ -12,6 +12,7 @@ import (
 	"latchkey/ent/migrate"
 
 	"latchkey/ent/account"
+	"latchkey/ent/accountrevision"
 	"latchkey/ent/apiclient"
 	"latchkey/ent/apiclientsecret"
 	"latchkey/ent/auditevent"
@@ -56,6 +57,8 @@ type Client struct {
 	APIClientSecret *APIClientSecretClient
 	// Account is the client for interacting with the Account builders.
 	Account *AccountClient
+	// AccountRevision is the client for interacting with the AccountRevision builders.
+	AccountRevision *AccountRevisionClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
 	AuditEvent *AuditEventClient
 	// Computer is the client for interacting with the Computer builders.
@@ -114,6 +117,7 @@ func (c *Client) init() {
 	c.APIClient = NewAPIClientClient(c.config)
 	c.APIClientSecret = NewAPIClientSecretClient(c.config)
 	c.Account = NewAccountClient(c.config)
+	c.AccountRevision = NewAccountRevisionClient(c.config)
 	c.AuditEvent = NewAuditEventClient(c.config)
 	c.Computer = NewComputerClient(c.config)
 	c.Dashboard = NewDashboardClient(c.config)
@@ -231,6 +235,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		APIClient:       NewAPIClientClient(cfg),
 		APIClientSecret: NewAPIClientSecretClient(cfg),
 		Account:         NewAccountClient(cfg),
+		AccountRevision: NewAccountRevisionClient(cfg),
 		AuditEvent:      NewAuditEventClient(cfg),
 		Computer:        NewComputerClient(cfg),
 		Dashboard:       NewDashboardClient(cfg),
@@ -275,6 +280,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		APIClient:       NewAPIClientClient(cfg),
 		APIClientSecret: NewAPIClientSecretClient(cfg),
 		Account:         NewAccountClient(cfg),
+		AccountRevision: NewAccountRevisionClient(cfg),
 		AuditEvent:      NewAuditEventClient(cfg),
 		Computer:        NewComputerClient(cfg),
 		Dashboard:       NewDashboardClient(cfg),
@@ -326,11 +332,11 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.APIClient, c.APIClientSecret, c.Account, c.AuditEvent, c.Computer,
-		c.Dashboard, c.DataSet, c.Group, c.HierarchyNode, c.Identity, c.Invitation,
-		c.OrgUnit, c.OutboxMessage, c.PasswordReset, c.RefreshToken, c.Right, c.Role,
-		c.ScimMappingRule, c.ScimToken, c.SigningKey, c.TypeLinkSource, c.User,
-		c.UserGrant, c.UserType, c.UserTypeGrant,
+		c.APIClient, c.APIClientSecret, c.Account, c.AccountRevision, c.AuditEvent,
+		c.Computer, c.Dashboard, c.DataSet, c.Group, c.HierarchyNode, c.Identity,
+		c.Invitation, c.OrgUnit, c.OutboxMessage, c.PasswordReset, c.RefreshToken,
+		c.Right, c.Role, c.ScimMappingRule, c.ScimToken, c.SigningKey,
+		c.TypeLinkSource, c.User, c.UserGrant, c.UserType, c.UserTypeGrant,
 	} {
 		n.Use(hooks...)
 	}
@@ -340,11 +346,11 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.APIClient, c.APIClientSecret, c.Account, c.AuditEvent, c.Computer,
-		c.Dashboard, c.DataSet, c.Group, c.HierarchyNode, c.Identity, c.Invitation,
-		c.OrgUnit, c.OutboxMessage, c.PasswordReset, c.RefreshToken, c.Right, c.Role,
-		c.ScimMappingRule, c.ScimToken, c.SigningKey, c.TypeLinkSource, c.User,
-		c.UserGrant, c.UserType, c.UserTypeGrant,
+		c.APIClient, c.APIClientSecret, c.Account, c.AccountRevision, c.AuditEvent,
+		c.Computer, c.Dashboard, c.DataSet, c.Group, c.HierarchyNode, c.Identity,
+		c.Invitation, c.OrgUnit, c.OutboxMessage, c.PasswordReset, c.RefreshToken,
+		c.Right, c.Role, c.ScimMappingRule, c.ScimToken, c.SigningKey,
+		c.TypeLinkSource, c.User, c.UserGrant, c.UserType, c.UserTypeGrant,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -359,6 +365,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.APIClientSecret.mutate(ctx, m)
 	case *AccountMutation:
 		return c.Account.mutate(ctx, m)
+	case *AccountRevisionMutation:
+		return c.AccountRevision.mutate(ctx, m)
 	case *AuditEventMutation:
 		return c.AuditEvent.mutate(ctx, m)
 	case *ComputerMutation:
@@ -887,6 +895,139 @@ func (c *AccountClient) mutate(ctx context.Context, m *AccountMutation) (Value, 
 		return (&AccountDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Account mutation op: %q", m.Op())
+	}
+}
+
+// AccountRevisionClient is a client for the AccountRevision schema.
+type AccountRevisionClient struct {
+	config
+}
+
+// NewAccountRevisionClient returns a client for the AccountRevision from the given config.
+func NewAccountRevisionClient(c config) *AccountRevisionClient {
+	return &AccountRevisionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `accountrevision.Hooks(f(g(h())))`.
+func (c *AccountRevisionClient) Use(hooks ...Hook) {
+	c.hooks.AccountRevision = append(c.hooks.AccountRevision, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `accountrevision.Intercept(f(g(h())))`.
+func (c *AccountRevisionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AccountRevision = append(c.inters.AccountRevision, interceptors...)
+}
+
+// Create returns a builder for creating a AccountRevision entity.
+func (c *AccountRevisionClient) Create() *AccountRevisionCreate {
+	mutation := newAccountRevisionMutation(c.config, OpCreate)
+	return &AccountRevisionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AccountRevision entities.
+func (c *AccountRevisionClient) CreateBulk(builders ...*AccountRevisionCreate) *AccountRevisionCreateBulk {
+	return &AccountRevisionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AccountRevisionClient) MapCreateBulk(slice any, setFunc func(*AccountRevisionCreate, int)) *AccountRevisionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AccountRevisionCreateBulk{err: fmt.Errorf("calling to AccountRevisionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AccountRevisionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AccountRevisionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AccountRevision.
+func (c *AccountRevisionClient) Update() *AccountRevisionUpdate {
+	mutation := newAccountRevisionMutation(c.config, OpUpdate)
+	return &AccountRevisionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AccountRevisionClient) UpdateOne(_m *AccountRevision) *AccountRevisionUpdateOne {
+	mutation := newAccountRevisionMutation(c.config, OpUpdateOne, withAccountRevision(_m))
+	return &AccountRevisionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AccountRevisionClient) UpdateOneID(id int) *AccountRevisionUpdateOne {
+	mutation := newAccountRevisionMutation(c.config, OpUpdateOne, withAccountRevisionID(id))
+	return &AccountRevisionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AccountRevision.
+func (c *AccountRevisionClient) Delete() *AccountRevisionDelete {
+	mutation := newAccountRevisionMutation(c.config, OpDelete)
+	return &AccountRevisionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AccountRevisionClient) DeleteOne(_m *AccountRevision) *AccountRevisionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AccountRevisionClient) DeleteOneID(id int) *AccountRevisionDeleteOne {
+	builder := c.Delete().Where(accountrevision.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AccountRevisionDeleteOne{builder}
+}
+
+// Query returns a query builder for AccountRevision.
+func (c *AccountRevisionClient) Query() *AccountRevisionQuery {
+	return &AccountRevisionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAccountRevision},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AccountRevision entity by its id.
+func (c *AccountRevisionClient) Get(ctx context.Context, id int) (*AccountRevision, error) {
+	return c.Query().Where(accountrevision.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AccountRevisionClient) GetX(ctx context.Context, id int) *AccountRevision {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *AccountRevisionClient) Hooks() []Hook {
+	return c.hooks.AccountRevision
+}
+
+// Interceptors returns the client interceptors.
+func (c *AccountRevisionClient) Interceptors() []Interceptor {
+	return c.inters.AccountRevision
+}
+
+func (c *AccountRevisionClient) mutate(ctx context.Context, m *AccountRevisionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AccountRevisionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AccountRevisionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AccountRevisionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AccountRevisionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AccountRevision mutation op: %q", m.Op())
 	}
 }
 
@@ -4913,16 +5054,17 @@ func (c *UserTypeGrantClient) mutate(ctx context.Context, m *UserTypeGrantMutati
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		APIClient, APIClientSecret, Account, AuditEvent, Computer, Dashboard, DataSet,
-		Group, HierarchyNode, Identity, Invitation, OrgUnit, OutboxMessage,
-		PasswordReset, RefreshToken, Right, Role, ScimMappingRule, ScimToken,
-		SigningKey, TypeLinkSource, User, UserGrant, UserType, UserTypeGrant []ent.Hook
+		APIClient, APIClientSecret, Account, AccountRevision, AuditEvent, Computer,
+		Dashboard, DataSet, Group, HierarchyNode, Identity, Invitation, OrgUnit,
+		OutboxMessage, PasswordReset, RefreshToken, Right, Role, ScimMappingRule,
+		ScimToken, SigningKey, TypeLinkSource, User, UserGrant, UserType,
+		UserTypeGrant []ent.Hook
 	}
 	inters struct {
-		APIClient, APIClientSecret, Account, AuditEvent, Computer, Dashboard, DataSet,
-		Group, HierarchyNode, Identity, Invitation, OrgUnit, OutboxMessage,
-		PasswordReset, RefreshToken, Right, Role, ScimMappingRule, ScimToken,
-		SigningKey, TypeLinkSource, User, UserGrant, UserType,
+		APIClient, APIClientSecret, Account, AccountRevision, AuditEvent, Computer,
+		Dashboard, DataSet, Group, HierarchyNode, Identity, Invitation, OrgUnit,
+		OutboxMessage, PasswordReset, RefreshToken, Right, Role, ScimMappingRule,
+		ScimToken, SigningKey, TypeLinkSource, User, UserGrant, UserType,
 		UserTypeGrant []ent.Interceptor
 	}
 )

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"latchkey/ent/account"
+	"latchkey/ent/accountrevision"
 	"latchkey/ent/apiclient"
 	"latchkey/ent/apiclientsecret"
 	"latchkey/ent/auditevent"
@@ -45,7 +46,8 @@ var EdgeTargets = map[string]map[string]string{
 		"account":    "Account",
 		"api_client": "APIClient",
 	},
-	"Account": {},
+	"Account":         {},
+	"AccountRevision": {},
 	"AuditEvent": {
 		"account": "Account",
 	},
@@ -170,6 +172,8 @@ func (c *Client) CountByIDs(ctx context.Context, typ string, ids []int) (int, er
 		return c.APIClientSecret.Query().Where(apiclientsecret.IDIn(ids...)).Count(ctx)
 	case "Account":
 		return c.Account.Query().Where(account.IDIn(ids...)).Count(ctx)
+	case "AccountRevision":
+		return c.AccountRevision.Query().Where(accountrevision.IDIn(ids...)).Count(ctx)
 	case "AuditEvent":
 		return c.AuditEvent.Query().Where(auditevent.IDIn(ids...)).Count(ctx)
 	case "Computer":
@@ -242,6 +246,15 @@ func (c *Client) RecordsByIDs(ctx context.Context, typ string, ids []int) (map[i
 		return out, nil
 	case "Account":
 		nodes, err := c.Account.Query().Where(account.IDIn(ids...)).All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range nodes {
+			out[n.ID] = n
+		}
+		return out, nil
+	case "AccountRevision":
+		nodes, err := c.AccountRevision.Query().Where(accountrevision.IDIn(ids...)).All(ctx)
 		if err != nil {
 			return nil, err
 		}

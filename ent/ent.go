@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"latchkey/ent/account"
+	"latchkey/ent/accountrevision"
 	"latchkey/ent/apiclient"
 	"latchkey/ent/apiclientsecret"
 	"latchkey/ent/auditevent"
@@ -100,6 +101,7 @@ func checkColumn(t, c string) error {
 			apiclient.Table:       apiclient.ValidColumn,
 			apiclientsecret.Table: apiclientsecret.ValidColumn,
 			account.Table:         account.ValidColumn,
+			accountrevision.Table: accountrevision.ValidColumn,
 			auditevent.Table:      auditevent.ValidColumn,
 			computer.Table:        computer.ValidColumn,
 			dashboard.Table:       dashboard.ValidColumn,

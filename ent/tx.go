@@ -20,6 +20,8 @@ type Tx struct {
 	APIClientSecret *APIClientSecretClient
 	// Account is the client for interacting with the Account builders.
 	Account *AccountClient
+	// AccountRevision is the client for interacting with the AccountRevision builders.
+	AccountRevision *AccountRevisionClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
 	AuditEvent *AuditEventClient
 	// Computer is the client for interacting with the Computer builders.
@@ -198,6 +200,7 @@ func (tx *Tx) init() {
 	tx.APIClient = NewAPIClientClient(tx.config)
 	tx.APIClientSecret = NewAPIClientSecretClient(tx.config)
 	tx.Account = NewAccountClient(tx.config)
+	tx.AccountRevision = NewAccountRevisionClient(tx.config)
 	tx.AuditEvent = NewAuditEventClient(tx.config)
 	tx.Computer = NewComputerClient(tx.config)
 	tx.Dashboard = NewDashboardClient(tx.config)

@@ -433,6 +433,11 @@ func (r *queryResolver) Can(ctx context.Context, userID int, right string, dataS
 	return d.Allowed, err
 }
 
+// CanBatch is the resolver for the canBatch field.
+func (r *queryResolver) CanBatch(ctx context.Context, userID int, checks []*access.CheckQuery) ([]bool, error) {
+	return access.CheckMany(ctx, r.db(ctx), userID, checks)
+}
+
 // Explain is the resolver for the explain field.
 func (r *queryResolver) Explain(ctx context.Context, userID int, right string, dataSetID int, nodeID *int) (*access.Decision, error) {
 	d, err := access.Check(ctx, r.db(ctx), userID, right, dataSetID, deref(nodeID), true)

@@ -8,6 +8,7 @@ import (
 
 	"latchkey/ent"
 	"latchkey/ent/account"
+	"latchkey/ent/accountrevision"
 	"latchkey/ent/apiclient"
 	"latchkey/ent/apiclientsecret"
 	"latchkey/ent/auditevent"
@@ -172,6 +173,33 @@ func (f TraverseAccount) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.AccountQuery", q)
+}
+
+// The AccountRevisionFunc type is an adapter to allow the use of ordinary function as a Querier.
+type AccountRevisionFunc func(context.Context, *ent.AccountRevisionQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f AccountRevisionFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.AccountRevisionQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.AccountRevisionQuery", q)
+}
+
+// The TraverseAccountRevision type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseAccountRevision func(context.Context, *ent.AccountRevisionQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseAccountRevision) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseAccountRevision) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.AccountRevisionQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.AccountRevisionQuery", q)
 }
 
 // The AuditEventFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -777,6 +805,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.APIClientSecretQuery, predicate.APIClientSecret, apiclientsecret.OrderOption]{typ: ent.TypeAPIClientSecret, tq: q}, nil
 	case *ent.AccountQuery:
 		return &query[*ent.AccountQuery, predicate.Account, account.OrderOption]{typ: ent.TypeAccount, tq: q}, nil
+	case *ent.AccountRevisionQuery:
+		return &query[*ent.AccountRevisionQuery, predicate.AccountRevision, accountrevision.OrderOption]{typ: ent.TypeAccountRevision, tq: q}, nil
 	case *ent.AuditEventQuery:
 		return &query[*ent.AuditEventQuery, predicate.AuditEvent, auditevent.OrderOption]{typ: ent.TypeAuditEvent, tq: q}, nil
 	case *ent.ComputerQuery:

@@ -98,6 +98,25 @@ var (
 		Columns:    AccountsColumns,
 		PrimaryKey: []*schema.Column{AccountsColumns[0]},
 	}
+	// AccountRevisionsColumns holds the columns for the "account_revisions" table.
+	AccountRevisionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "account_id", Type: field.TypeInt},
+		{Name: "revision", Type: field.TypeInt64, Default: 0},
+	}
+	// AccountRevisionsTable holds the schema information for the "account_revisions" table.
+	AccountRevisionsTable = &schema.Table{
+		Name:       "account_revisions",
+		Columns:    AccountRevisionsColumns,
+		PrimaryKey: []*schema.Column{AccountRevisionsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "accountrevision_account_id",
+				Unique:  true,
+				Columns: []*schema.Column{AccountRevisionsColumns[1]},
+			},
+		},
+	}
 	// AuditEventsColumns holds the columns for the "audit_events" table.
 	AuditEventsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -1325,6 +1344,7 @@ var (
 		APIClientsTable,
 		APIClientSecretsTable,
 		AccountsTable,
+		AccountRevisionsTable,
 		AuditEventsTable,
 		ComputersTable,
 		DashboardsTable,
@@ -1374,6 +1394,11 @@ func init() {
 		Charset:        "utf8mb4",
 		Collation:      "utf8mb4_bin",
 		IncrementStart: func(i int) *int { return &i }(0),
+	}
+	AccountRevisionsTable.Annotation = &entsql.Annotation{
+		Charset:        "utf8mb4",
+		Collation:      "utf8mb4_bin",
+		IncrementStart: func(i int) *int { return &i }(107374182400),
 	}
 	AuditEventsTable.ForeignKeys[0].RefTable = AccountsTable
 	AuditEventsTable.Annotation = &entsql.Annotation{

@@ -15,6 +15,9 @@ type APIClientSecret func(*sql.Selector)
 // Account is the predicate function for account builders.
 type Account func(*sql.Selector)
 
+// AccountRevision is the predicate function for accountrevision builders.
+type AccountRevision func(*sql.Selector)
+
 // AuditEvent is the predicate function for auditevent builders.
 type AuditEvent func(*sql.Selector)
 

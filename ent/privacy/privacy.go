@@ -183,6 +183,30 @@ func (f AccountMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutatio
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.AccountMutation", m)
 }
 
+// The AccountRevisionQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type AccountRevisionQueryRuleFunc func(context.Context, *ent.AccountRevisionQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f AccountRevisionQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.AccountRevisionQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.AccountRevisionQuery", q)
+}
+
+// The AccountRevisionMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type AccountRevisionMutationRuleFunc func(context.Context, *ent.AccountRevisionMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f AccountRevisionMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.AccountRevisionMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.AccountRevisionMutation", m)
+}
+
 // The AuditEventQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type AuditEventQueryRuleFunc func(context.Context, *ent.AuditEventQuery) error
@@ -752,6 +776,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.AccountQuery:
 		return q.Filter(), nil
+	case *ent.AccountRevisionQuery:
+		return q.Filter(), nil
 	case *ent.AuditEventQuery:
 		return q.Filter(), nil
 	case *ent.ComputerQuery:
@@ -808,6 +834,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.APIClientSecretMutation:
 		return m.Filter(), nil
 	case *ent.AccountMutation:
+		return m.Filter(), nil
+	case *ent.AccountRevisionMutation:
 		return m.Filter(), nil
 	case *ent.AuditEventMutation:
 		return m.Filter(), nil

@@ -5,6 +5,7 @@ package runtime
 import (
 	"context"
 	"latchkey/ent/account"
+	"latchkey/ent/accountrevision"
 	"latchkey/ent/apiclient"
 	"latchkey/ent/apiclientsecret"
 	"latchkey/ent/auditevent"
@@ -174,6 +175,12 @@ func init() {
 			return nil
 		}
 	}()
+	accountrevisionFields := schema.AccountRevision{}.Fields()
+	_ = accountrevisionFields
+	// accountrevisionDescRevision is the schema descriptor for revision field.
+	accountrevisionDescRevision := accountrevisionFields[1].Descriptor()
+	// accountrevision.DefaultRevision holds the default value on creation for the revision field.
+	accountrevision.DefaultRevision = accountrevisionDescRevision.Default.(int64)
 	auditeventMixin := schema.AuditEvent{}.Mixin()
 	auditevent.Policy = privacy.NewPolicies(auditeventMixin[0], schema.AuditEvent{})
 	auditevent.Hooks[0] = func(next ent.Mutator) ent.Mutator {

@@ -50,6 +50,7 @@ type QueryResolver interface {
 	Viewer(ctx context.Context) (*ent.User, error)
 	Account(ctx context.Context) (*ent.Account, error)
 	Can(ctx context.Context, userID int, right string, dataSetID int, nodeID *int) (bool, error)
+	CanBatch(ctx context.Context, userID int, checks []*access.CheckQuery) ([]bool, error)
 	Explain(ctx context.Context, userID int, right string, dataSetID int, nodeID *int) (*access.Decision, error)
 	WhoCan(ctx context.Context, right string, dataSetID int, nodeID *int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error)
 	BulkSummary(ctx context.Context, selection access.UserSelection) (*access.Summary, error)
@@ -368,6 +369,28 @@ func (ec *executionContext) field_Query_bulkSummary_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["selection"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_canBatch_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "checks",
+		func(ctx context.Context, v any) ([]*access.CheckQuery, error) {
+			return ec.unmarshalNCheckInput2ᚕᚖlatchkeyᚋinternalᚋaccessᚐCheckQueryᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["checks"] = arg1
 	return args, nil
 }
 
@@ -5086,6 +5109,50 @@ func (ec *executionContext) fieldContext_Query_can(ctx context.Context, field gr
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_can_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_canBatch(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_canBatch(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().CanBatch(ctx, fc.Args["userId"].(int), fc.Args["checks"].([]*access.CheckQuery))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []bool) graphql.Marshaler {
+			return ec.marshalNBoolean2ᚕboolᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_canBatch(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_canBatch_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -21982,6 +22049,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_can(ctx, field)
+				})
+		case "canBatch":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_canBatch(ctx, field)
 				})
 		case "explain":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,

@@ -7292,6 +7292,62 @@ func UnmarshalChangePasswordInput(ctx context.Context, raw any) (model.ChangePas
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCheckInput(ctx context.Context, obj any) (access.CheckQuery, error) {
+	var it access.CheckQuery
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"right", "dataSetId", "nodeId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "right":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("right"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Right = data
+		case "dataSetId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dataSetId"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DataSetID = data
+		case "nodeId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nodeId"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NodeID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCheckInput unmarshals raw into the CheckInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCheckInput(ctx context.Context, raw any) (access.CheckQuery, error) {
+	var out access.CheckQuery
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CheckInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateApiClientInput(ctx context.Context, obj any) (model.CreateAPIClientInput, error) {
 	var it model.CreateAPIClientInput
 	if obj == nil {
@@ -11815,6 +11871,25 @@ func (ec *executionContext) unmarshalNBulkUserTypeInput2latchkeyᚋinternalᚋac
 func (ec *executionContext) unmarshalNChangePasswordInput2latchkeyᚋgraphᚋmodelᚐChangePasswordInput(ctx context.Context, v any) (model.ChangePasswordInput, error) {
 	res, err := ec.unmarshalInputChangePasswordInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCheckInput2ᚕᚖlatchkeyᚋinternalᚋaccessᚐCheckQueryᚄ(ctx context.Context, v any) ([]*access.CheckQuery, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*access.CheckQuery, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNCheckInput2ᚖlatchkeyᚋinternalᚋaccessᚐCheckQuery(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNCheckInput2ᚖlatchkeyᚋinternalᚋaccessᚐCheckQuery(ctx context.Context, v any) (*access.CheckQuery, error) {
+	res, err := ec.unmarshalInputCheckInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNCreateApiClientInput2latchkeyᚋgraphᚋmodelᚐCreateAPIClientInput(ctx context.Context, v any) (model.CreateAPIClientInput, error) {

@@ -399,6 +399,10 @@ func benchStores(b *testing.B, fn func(b *testing.B, fx *fixture)) {
 				if fx, err = seedAccount(context.Background(), st, "bench", benchUsers); err != nil {
 					b.Fatalf("seeding: %v", err)
 				}
+				// As the server does at start and hourly: the planner needs statistics.
+				if err := st.Optimize(context.Background()); err != nil {
+					b.Fatal(err)
+				}
 				b.Logf("%s: seeded %d users in %v", kind, benchUsers, time.Since(start).Round(time.Millisecond))
 				b.StartTimer()
 			}

@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"latchkey/ent/usergrant"
 	"latchkey/ent/usertypegrant"
 	"latchkey/internal/problem"
+	"latchkey/internal/viewer"
 )
 
 // PathKind says how a user holds a right or a data-set access (SPEC §2.6).
@@ -107,6 +109,16 @@ type Holder struct {
 // (data sets, nodes, granters, roles) are loaded too, still in a fixed number of
 // queries; checks do without them.
 func LoadHolder(ctx context.Context, client *gen.Client, userID int, details bool) (*Holder, error) {
+	kind := "holder"
+	if details {
+		kind = "holder+details"
+	}
+	return cached(ctx, client, viewer.FromContext(ctx).Account(), true, kind, userID, func() (*Holder, error) {
+		return loadHolder(ctx, client, userID, details)
+	})
+}
+
+func loadHolder(ctx context.Context, client *gen.Client, userID int, details bool) (*Holder, error) {
 	u, err := client.User.Query().Where(user.ID(userID)).
 		WithGrants(func(q *gen.UserGrantQuery) {
 			q.Where(usergrant.KindIn(enums.GrantAppRight, enums.GrantCompanyRight, enums.GrantDataSet))
@@ -367,6 +379,11 @@ type Target struct {
 
 // ResolveTarget checks that the data set (and node, within it) exist for the caller.
 func ResolveTarget(ctx context.Context, client *gen.Client, dataSetID, nodeID int) (Target, error) {
+	return cached(ctx, client, viewer.FromContext(ctx).Account(), false, fmt.Sprintf("target:%d", dataSetID), nodeID,
+		func() (Target, error) { return resolveTarget(ctx, client, dataSetID, nodeID) })
+}
+
+func resolveTarget(ctx context.Context, client *gen.Client, dataSetID, nodeID int) (Target, error) {
 	t := Target{DataSetID: dataSetID, NodeID: nodeID}
 	if err := exists(ctx, client, gen.TypeDataSet, dataSetID, "dataSetId", "data set"); err != nil {
 		return t, err
@@ -449,8 +466,10 @@ func (h *Holder) Decide(r *gen.Right, t Target) Decision {
 
 // RightByKey finds a right of the caller's catalogue by key.
 func RightByKey(ctx context.Context, client *gen.Client, key string) (*gen.Right, error) {
-	r, err := client.Right.Query().Where(right.Key(key)).Only(ctx)
-	return r, problem.MissingIfNotFound(err, "right", "right "+key)
+	return cached(ctx, client, viewer.FromContext(ctx).Account(), false, "right:"+key, 0, func() (*gen.Right, error) {
+		r, err := client.Right.Query().Where(right.Key(key)).Only(ctx)
+		return r, problem.MissingIfNotFound(err, "right", "right "+key)
+	})
 }
 
 // Check loads what is needed and decides can(userID, rightKey, dataSetID, nodeID);
@@ -469,6 +488,79 @@ func Check(ctx context.Context, client *gen.Client, userID int, rightKey string,
 		return Decision{}, err
 	}
 	return h.Decide(r, t), nil
+}
+
+// CheckQuery is one check of a batch: a right (by key) on a data set or a node of it.
+type CheckQuery struct {
+	Right     string
+	DataSetID int
+	NodeID    *int
+}
+
+// MaxChecks bounds a batch of checks.
+const MaxChecks = 1000
+
+// CheckMany answers many checks about one user: the user, the rights and the
+// targets are each loaded once, so a batch costs a fixed number of queries.
+func CheckMany(ctx context.Context, client *gen.Client, userID int, checks []*CheckQuery) ([]bool, error) {
+	if len(checks) > MaxChecks {
+		return nil, problem.BadInput("checks", "at most %d checks in one request", MaxChecks)
+	}
+	if len(checks) == 0 {
+		return []bool{}, nil
+	}
+	var keys []string
+	var dataSets, nodes []int
+	for _, q := range checks {
+		keys = append(keys, q.Right)
+		dataSets = append(dataSets, q.DataSetID)
+		if n := deref(q.NodeID); n != 0 {
+			nodes = append(nodes, n)
+		}
+	}
+	rights, err := client.Right.Query().Where(right.KeyIn(slices.Compact(slices.Sorted(slices.Values(keys)))...)).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byKey := make(map[string]*gen.Right, len(rights))
+	for _, r := range rights {
+		byKey[r.Key] = r
+	}
+	if err := RequireAll(ctx, client, gen.TypeDataSet, dataSets, "checks.dataSetId", "data sets"); err != nil {
+		return nil, err
+	}
+	nodeByID := map[int]*gen.HierarchyNode{}
+	if len(nodes) > 0 {
+		ns, err := client.HierarchyNode.Query().Where(hierarchynode.IDIn(Unique(nodes)...)).All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range ns {
+			nodeByID[n.ID] = n
+		}
+	}
+	h, err := LoadHolder(ctx, client, userID, false)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]bool, len(checks))
+	for i, q := range checks {
+		r := byKey[q.Right]
+		if r == nil {
+			return nil, problem.Missing(fmt.Sprintf("checks.%d.right", i), "right "+q.Right)
+		}
+		t := Target{DataSetID: q.DataSetID}
+		if id := deref(q.NodeID); id != 0 {
+			n := nodeByID[id]
+			if n == nil || n.DataSetID != q.DataSetID {
+				return nil, problem.Missing(fmt.Sprintf("checks.%d.nodeId", i), "hierarchy node in that data set")
+			}
+			t.NodeID, t.ancestors = id, pathIDs(n.Path)
+			t.ancestors[id] = true
+		}
+		out[i] = h.Decide(r, t).Allowed
+	}
+	return out, nil
 }
 
 func deref(p *int) int {

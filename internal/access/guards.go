@@ -40,6 +40,7 @@ var Guards = map[string]Guard{
 	"auditEvents": needs("audit.view"),
 	"apiClients":  needs("access.admin"),
 	"can":         {AnyOf: []string{"users.admin", "access.admin"}, Self: "userId"},
+	"canBatch":    {AnyOf: []string{"users.admin", "access.admin"}, Self: "userId"},
 	"explain":     {AnyOf: []string{"users.admin", "access.admin"}, Self: "userId"},
 	"whoCan":      needs("users.admin", "access.admin"),
 	"bulkSummary": needs("users.admin"),
@@ -129,6 +130,12 @@ func Authorize(ctx context.Context, operation string, mutation bool, args map[st
 // LoadAuthority reads what a user or service client may do: the application rights
 // they hold effectively (SPEC §2.5's masks apply), Admin, read-only.
 func LoadAuthority(ctx context.Context, c *gen.Client, v *viewer.Viewer) (*viewer.Authority, error) {
+	return cached(ctx, c, v.AccountID, false, "authority:"+string(v.Kind), v.ActorID, func() (*viewer.Authority, error) {
+		return loadAuthority(ctx, c, v)
+	})
+}
+
+func loadAuthority(ctx context.Context, c *gen.Client, v *viewer.Viewer) (*viewer.Authority, error) {
 	a := &viewer.Authority{Rights: map[string]bool{}}
 	switch v.Kind {
 	case viewer.KindUser:

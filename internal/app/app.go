@@ -37,6 +37,9 @@ type Config struct {
 	// ExternalIssuers is a JSON array of external token issuers (see README).
 	ExternalIssuers string
 	CORSOrigins     string
+	// Pprof serves net/http/pprof under /debug/pprof/ (off by default: it exposes
+	// the process's internals to whoever can reach the port).
+	Pprof bool
 }
 
 // Main runs the command line with args (without the program name) and returns the
@@ -104,6 +107,8 @@ func serveFlags(cfg *Config) []cli.Flag {
 			Sources: cli.EnvVars("LATCHKEY_MAX_COMPLEXITY"), Destination: &cfg.Limits.MaxComplexity},
 		&cli.IntFlag{Name: "max-depth", Value: graph.DefaultLimits.MaxDepth, Usage: "deepest GraphQL selection nesting",
 			Sources: cli.EnvVars("LATCHKEY_MAX_DEPTH"), Destination: &cfg.Limits.MaxDepth},
+		&cli.BoolFlag{Name: "pprof", Usage: "serve Go's profiler under /debug/pprof/ (only where the port is private)",
+			Sources: cli.EnvVars("LATCHKEY_PPROF"), Destination: &cfg.Pprof},
 	)
 }
 

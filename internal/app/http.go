@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"os"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -22,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"latchkey/graph"
+	"latchkey/internal/access"
 	"latchkey/internal/auth"
 	"latchkey/internal/identity"
 	"latchkey/internal/mail"
@@ -47,7 +50,7 @@ func NewServer(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewDBStatsCollector(st.DB, "latchkey"))
+		collectors.NewDBStatsCollector(st.DB, "latchkey"), peakRSS())
 
 	keys, authn, closeAuth, err := newAuth(cfg, st, log)
 	if err != nil {
@@ -90,9 +93,36 @@ func NewServer(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 
 	handler := withRequestID(withAccessLog(log, withMetrics(reg, mux, withBodyLimit(cfg.MaxBodyBytes, withClientAddr(mux)))))
 	return &Server{Handler: handler, Auth: authn, Keys: keys, Identity: ids, Close: closeAuth}, nil
+}
+
+// peakRSS reports the process's peak resident memory (Linux VmHWM), so a benchmark
+// can read the high-water mark of a whole run from /metrics afterwards.
+func peakRSS() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "latchkey_process_peak_rss_bytes",
+		Help: "Peak resident set size of the process (VmHWM), in bytes; 0 where the system does not say."},
+		func() float64 {
+			b, err := os.ReadFile("/proc/self/status")
+			if err != nil {
+				return 0
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+					kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+					return kb * 1024
+				}
+			}
+			return 0
+		})
 }
 
 // withClientAddr puts the client's address in the context, for rate limits.
@@ -130,7 +160,11 @@ func newAuth(cfg Config, st *store.Store, log *slog.Logger) (*auth.Keys, *auth.S
 	}
 	keyOpts = append(keyOpts, auth.WithKeyLogger(log))
 	keys := auth.NewKeys(st.Client, keyOpts...)
-	opts := []auth.Option{auth.WithLogger(log)}
+	cache, err := access.NewCache(st.Client, 4096)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	opts := []auth.Option{auth.WithLogger(log), auth.WithCache(cache)}
 	if cfg.Issuer != "" {
 		opts = append(opts, auth.WithIssuer(cfg.Issuer))
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"entgo.io/ent"
+	"entgo.io/ent/dialect"
 
 	gen "latchkey/ent"
 	"latchkey/ent/auditevent"
@@ -82,6 +83,22 @@ func Record(ctx context.Context, client *gen.Client, events ...Event) error {
 		if err := client.AuditEvent.CreateBulk(batch...).Exec(ctx); err != nil {
 			return err
 		}
+	}
+	return BumpRevision(ctx, client, v.AccountID)
+}
+
+// BumpRevision counts a change to the account, in the caller's transaction. Every
+// change is audited, so recording an event bumps it; caches keyed by the revision
+// (internal/access) then miss on every replica once the change commits.
+func BumpRevision(ctx context.Context, client *gen.Client, accountID int) error {
+	stmt := `INSERT INTO account_revisions (account_id, revision) VALUES (?, 1)
+		ON CONFLICT (account_id) DO UPDATE SET revision = revision + 1`
+	if client.Dialect() == dialect.MySQL {
+		stmt = `INSERT INTO account_revisions (account_id, revision) VALUES (?, 1)
+			ON DUPLICATE KEY UPDATE revision = revision + 1`
+	}
+	if _, err := client.ExecContext(ctx, stmt, accountID); err != nil {
+		return fmt.Errorf("audit: bumping the account revision: %w", err)
 	}
 	return nil
 }

@@ -36,6 +36,7 @@ func BearerToken(r *http.Request) (string, bool) {
 // issuers configured with WithExternalIssuers as the user their claim names.
 func (s *Service) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(access.WithCache(r.Context(), s.cache))
 		v, err := s.authenticate(r)
 		if err != nil {
 			s.refuse(w, r, err)
@@ -67,7 +68,20 @@ func (s *Service) authenticate(r *http.Request) (*viewer.Viewer, error) {
 	}
 	// The system viewer confines the lookup to the token's account.
 	sys := viewer.System(ctx, sub.AccountID, "auth")
-	u, err := s.client.User.Get(sys, sub.UserID)
+	c, err := access.Cached(sys, s.client, sub.AccountID, "caller", sub.UserID, func() (*caller, error) {
+		u, err := s.client.User.Get(sys, sub.UserID)
+		if err != nil {
+			return nil, err
+		}
+		// Whose data the user may see (SPEC §2.4) is read once per account revision,
+		// so every replica sees changes at once.
+		vis, err := access.VisibilityOf(sys, s.client, u.ID)
+		return &caller{u, vis}, err
+	})
+	var u *ent.User
+	if c != nil {
+		u = c.user
+	}
 	switch {
 	case ent.IsNotFound(err):
 		return nil, problem.New(problem.Unauthenticated, "", "user not found")
@@ -78,12 +92,7 @@ func (s *Service) authenticate(r *http.Request) (*viewer.Viewer, error) {
 	case u.Status == user.StatusSUSPENDED:
 		return nil, problem.New(problem.Unauthenticated, "", "user is suspended")
 	}
-	// Whose data the user may see (SPEC §2.4) is read once per request, so every
-	// replica sees changes at once.
-	vis, err := access.VisibilityOf(sys, s.client, u.ID)
-	if err != nil {
-		return nil, err
-	}
+	vis := c.visibility
 	v := &viewer.Viewer{
 		AccountID:        sub.AccountID,
 		Kind:             viewer.KindUser,
@@ -94,6 +103,12 @@ func (s *Service) authenticate(r *http.Request) (*viewer.Viewer, error) {
 	}
 	s.attachAuthority(v)
 	return v, nil
+}
+
+// caller is what authentication reads about a user.
+type caller struct {
+	user       *ent.User
+	visibility access.Visibility
 }
 
 // attachAuthority lets the viewer read what it may do (its rights) when a guard

@@ -11,6 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"latchkey/ent"
+	"latchkey/internal/access"
 	"latchkey/internal/problem"
 )
 
@@ -38,10 +39,14 @@ type Service struct {
 	ttl      time.Duration
 	logger   *slog.Logger
 	now      func() time.Time
+	cache    *access.Cache
 }
 
 // Option configures a Service.
 type Option func(*Service)
+
+// WithCache makes requests read the caller's state through c (see access.Cache).
+func WithCache(c *access.Cache) Option { return func(s *Service) { s.cache = c } }
 
 // WithIssuer sets the iss claim written and required (default "latchkey").
 func WithIssuer(iss string) Option { return func(s *Service) { s.issuer = iss } }

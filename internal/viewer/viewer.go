@@ -56,6 +56,14 @@ func (a *Authority) Holds(key string) bool { return a != nil && (a.All || a.Admi
 // IsAdmin reports whether the caller is an Admin (or the system).
 func (a *Authority) IsAdmin() bool { return a != nil && (a.All || a.Admin) }
 
+// Account is the viewer's account, or 0 without a viewer.
+func (v *Viewer) Account() int {
+	if v == nil {
+		return 0
+	}
+	return v.AccountID
+}
+
 // SetAuthorityLoader sets how the caller's authority is read when first needed.
 func (v *Viewer) SetAuthorityLoader(load func(context.Context) (*Authority, error)) {
 	v.loadAuthority = load
