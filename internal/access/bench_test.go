@@ -542,6 +542,42 @@ func BenchmarkCheck(b *testing.B) {
 	})
 }
 
+// BenchmarkCheckCached is a check as a request after the first asks it: the holder,
+// rights and target come from the cache at the account's revision.
+func BenchmarkCheckCached(b *testing.B) {
+	benchStores(b, func(b *testing.B, fx *fixture) {
+		cache, err := access.NewCache(fx.st.Client, 1024)
+		if err != nil {
+			b.Fatal(err)
+		}
+		key := customKey(10)
+		for range b.N {
+			ctx := access.WithCache(fx.ctx, cache)
+			d, err := access.Check(ctx, fx.st.Client, fx.heavy, key, fx.dataSets[0], fx.leaves[0], false)
+			if err != nil || !d.Allowed {
+				b.Fatalf("check: %v %+v", err, d)
+			}
+		}
+	})
+}
+
+// BenchmarkCheckBatch100 is canBatch: 100 checks about one user, uncached.
+func BenchmarkCheckBatch100(b *testing.B) {
+	benchStores(b, func(b *testing.B, fx *fixture) {
+		checks := make([]*access.CheckQuery, 100)
+		for i := range checks {
+			node := fx.leaves[i%len(fx.leaves)]
+			checks[i] = &access.CheckQuery{Right: customKey(10 + i%5), DataSetID: fx.dataSets[i%len(fx.dataSets)], NodeID: &node}
+		}
+		for range b.N {
+			out, err := access.CheckMany(fx.ctx, fx.st.Client, fx.heavy, checks)
+			if err != nil || len(out) != len(checks) || !out[0] {
+				b.Fatalf("batch: %v %v", err, out)
+			}
+		}
+	})
+}
+
 func BenchmarkWhoCan(b *testing.B) {
 	benchStores(b, func(b *testing.B, fx *fixture) {
 		r, err := access.RightByKey(fx.ctx, fx.st.Client, "assignments.edit")

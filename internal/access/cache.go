@@ -2,8 +2,6 @@ package access
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -92,34 +90,62 @@ func callerScope(ctx context.Context) string {
 	return fmt.Sprintf("%s:%d", v.Kind, v.ActorID)
 }
 
-// cached returns load's value for (kind, id) in accountID, from the cache when the
-// read is cacheable: the request carries a cache, c is the cache's own client (not a
-// transaction), and the revision could be read. perCaller keys the entry by the
-// caller as well.
-func cached[T any](ctx context.Context, c *gen.Client, accountID int, perCaller bool, kind string, id int,
-	load func() (T, error)) (T, error) {
+// scope is where one read may be cached: the cache and the key prefix, or nil when
+// the read is not cacheable (no cache in the request, c is a transaction, no
+// account).
+type scope struct {
+	c    *Cache
+	base cacheKey
+}
+
+func cacheScope(ctx context.Context, c *gen.Client, accountID int, perCaller bool) (*scope, error) {
 	rc, _ := ctx.Value(cacheCtxKey{}).(*requestCache)
 	if rc == nil || c != rc.c.root || accountID == 0 {
-		return load()
+		return nil, nil
 	}
 	rev, err := rc.revision(ctx, accountID)
 	if err != nil {
+		return nil, err
+	}
+	s := &scope{c: rc.c, base: cacheKey{account: accountID, rev: rev}}
+	if perCaller {
+		s.base.caller = callerScope(ctx)
+	}
+	return s, nil
+}
+
+func (s *scope) get(kind string, id int) (any, bool) {
+	if s == nil {
+		return nil, false
+	}
+	k := s.base
+	k.kind, k.id = kind, id
+	return s.c.entries.Get(k)
+}
+
+func (s *scope) add(kind string, id int, v any) {
+	if s != nil {
+		k := s.base
+		k.kind, k.id = kind, id
+		s.c.entries.Add(k, v)
+	}
+}
+
+// cached returns load's value for (kind, id) in accountID, from the cache when the
+// read is cacheable; perCaller keys the entry by the caller as well.
+func cached[T any](ctx context.Context, c *gen.Client, accountID int, perCaller bool, kind string, id int,
+	load func() (T, error)) (T, error) {
+	s, err := cacheScope(ctx, c, accountID, perCaller)
+	if err != nil {
 		var zero T
-		if errors.Is(err, sql.ErrNoRows) {
-			return load()
-		}
 		return zero, err
 	}
-	k := cacheKey{account: accountID, rev: rev, kind: kind, id: id}
-	if perCaller {
-		k.caller = callerScope(ctx)
-	}
-	if v, ok := rc.c.entries.Get(k); ok {
+	if v, ok := s.get(kind, id); ok {
 		return v.(T), nil
 	}
 	v, err := load()
 	if err == nil {
-		rc.c.entries.Add(k, v)
+		s.add(kind, id, v)
 	}
 	return v, err
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	gen "latchkey/ent"
@@ -102,6 +103,24 @@ type Holder struct {
 	// counts as by hand, which decides the same).
 	linkGroups   map[int][]*gen.Group
 	linkedByHand map[int]bool
+
+	// Computed once, on first use: a cached holder answers many checks (and
+	// goroutines) without rebuilding its paths.
+	pathsOnce    sync.Once
+	pathsByRight map[int][]Path
+	accessPaths  []Path
+}
+
+// paths returns the holder's right paths by right id and its data-set access paths.
+func (h *Holder) paths() (map[int][]Path, []Path) {
+	h.pathsOnce.Do(func() {
+		h.pathsByRight = map[int][]Path{}
+		for _, rp := range h.rightPaths() {
+			h.pathsByRight[rp.RightID] = append(h.pathsByRight[rp.RightID], rp.Path)
+		}
+		h.accessPaths = h.AccessPaths()
+	})
+	return h.pathsByRight, h.accessPaths
 }
 
 // LoadHolder loads what decides userID's rights. The user must be visible to the
@@ -379,24 +398,31 @@ type Target struct {
 
 // ResolveTarget checks that the data set (and node, within it) exist for the caller.
 func ResolveTarget(ctx context.Context, client *gen.Client, dataSetID, nodeID int) (Target, error) {
-	return cached(ctx, client, viewer.FromContext(ctx).Account(), false, fmt.Sprintf("target:%d", dataSetID), nodeID,
-		func() (Target, error) { return resolveTarget(ctx, client, dataSetID, nodeID) })
+	cat, err := loadCatalogue(ctx, client)
+	if err != nil {
+		return Target{}, err
+	}
+	return cat.target(ctx, client, dataSetID, nodeID)
 }
 
-func resolveTarget(ctx context.Context, client *gen.Client, dataSetID, nodeID int) (Target, error) {
-	t := Target{DataSetID: dataSetID, NodeID: nodeID}
-	if err := exists(ctx, client, gen.TypeDataSet, dataSetID, "dataSetId", "data set"); err != nil {
-		return t, err
+func (cat *catalogue) target(ctx context.Context, client *gen.Client, dataSetID, nodeID int) (Target, error) {
+	if !cat.dataSets[dataSetID] {
+		return Target{}, problem.Missing("dataSetId", "data set")
 	}
-	if nodeID == 0 {
-		return t, nil
+	var node *gen.HierarchyNode
+	if nodeID != 0 {
+		nodes, err := nodesByID(ctx, client, []int{nodeID})
+		if err != nil {
+			return Target{}, err
+		}
+		if node = nodes[nodeID]; node == nil {
+			return Target{}, problem.Missing("nodeId", "hierarchy node in that data set")
+		}
 	}
-	n, err := client.HierarchyNode.Query().Where(hierarchynode.ID(nodeID), hierarchynode.DataSetID(dataSetID)).Only(ctx)
-	if err != nil {
-		return t, problem.MissingIfNotFound(err, "nodeId", "hierarchy node in that data set")
+	t, ok := target(dataSetID, node)
+	if !ok {
+		return t, problem.Missing("nodeId", "hierarchy node in that data set")
 	}
-	t.ancestors = pathIDs(n.Path)
-	t.ancestors[n.ID] = true
 	return t, nil
 }
 
@@ -440,16 +466,13 @@ type Decision struct {
 // type — and no read-only mask suppresses it.
 func (h *Holder) Decide(r *gen.Right, t Target) Decision {
 	d := Decision{Right: r, Masks: h.masks(r.Kind)}
-	for _, p := range h.AccessPaths() {
+	byRight, accessPaths := h.paths()
+	for _, p := range accessPaths {
 		if t.covers(p.DataSetID, p.NodeID) {
 			d.AccessPaths = append(d.AccessPaths, p)
 		}
 	}
-	for _, rp := range h.rightPaths() {
-		if rp.RightID != r.ID {
-			continue
-		}
-		p := rp.Path
+	for _, p := range byRight[r.ID] {
 		if p.AllDataSets || p.DataSetID == 0 || t.covers(p.DataSetID, p.NodeID) {
 			d.RightPaths = append(d.RightPaths, p)
 		}
@@ -464,22 +487,105 @@ func (h *Holder) Decide(r *gen.Right, t Target) Decision {
 	return d
 }
 
+// catalogue is what checks look up by name or id in an account: its rights by key
+// and its data sets. It is read whole (hundreds of rows) once per account revision.
+type catalogue struct {
+	rights   map[string]*gen.Right
+	dataSets map[int]bool
+}
+
+func loadCatalogue(ctx context.Context, client *gen.Client) (*catalogue, error) {
+	return cached(ctx, client, viewer.FromContext(ctx).Account(), false, "catalogue", 0, func() (*catalogue, error) {
+		rights, err := client.Right.Query().All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ids, err := client.DataSet.Query().IDs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		cat := &catalogue{rights: make(map[string]*gen.Right, len(rights)), dataSets: make(map[int]bool, len(ids))}
+		for _, r := range rights {
+			cat.rights[r.Key] = r
+		}
+		for _, id := range ids {
+			cat.dataSets[id] = true
+		}
+		return cat, nil
+	})
+}
+
 // RightByKey finds a right of the caller's catalogue by key.
 func RightByKey(ctx context.Context, client *gen.Client, key string) (*gen.Right, error) {
-	return cached(ctx, client, viewer.FromContext(ctx).Account(), false, "right:"+key, 0, func() (*gen.Right, error) {
-		r, err := client.Right.Query().Where(right.Key(key)).Only(ctx)
-		return r, problem.MissingIfNotFound(err, "right", "right "+key)
-	})
+	cat, err := loadCatalogue(ctx, client)
+	if err != nil {
+		return nil, err
+	}
+	return cat.right(key)
+}
+
+func (cat *catalogue) right(key string) (*gen.Right, error) {
+	if r := cat.rights[key]; r != nil {
+		return r, nil
+	}
+	return nil, problem.Missing("right", "right "+key)
+}
+
+// nodesByID reads hierarchy nodes, through the cache node by node.
+func nodesByID(ctx context.Context, client *gen.Client, ids []int) (map[int]*gen.HierarchyNode, error) {
+	s, err := cacheScope(ctx, client, viewer.FromContext(ctx).Account(), false)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int]*gen.HierarchyNode, len(ids))
+	var missing []int
+	for _, id := range Unique(ids) {
+		if v, ok := s.get("node", id); ok {
+			out[id] = v.(*gen.HierarchyNode)
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		ns, err := client.HierarchyNode.Query().Where(hierarchynode.IDIn(missing...)).All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range ns {
+			out[n.ID] = n
+			s.add("node", n.ID, n)
+		}
+	}
+	return out, nil
+}
+
+// target is the Target of a check of node (0: the whole data set) in dataSetID, or
+// false when the node is not in that data set.
+func target(dataSetID int, node *gen.HierarchyNode) (Target, bool) {
+	t := Target{DataSetID: dataSetID}
+	if node == nil {
+		return t, true
+	}
+	if node.DataSetID != dataSetID {
+		return t, false
+	}
+	t.NodeID, t.ancestors = node.ID, pathIDs(node.Path)
+	t.ancestors[node.ID] = true
+	return t, true
 }
 
 // Check loads what is needed and decides can(userID, rightKey, dataSetID, nodeID);
 // with details, the decision's paths name their records (for explain).
 func Check(ctx context.Context, client *gen.Client, userID int, rightKey string, dataSetID, nodeID int, details bool) (Decision, error) {
-	r, err := RightByKey(ctx, client, rightKey)
+	cat, err := loadCatalogue(ctx, client)
 	if err != nil {
 		return Decision{}, err
 	}
-	t, err := ResolveTarget(ctx, client, dataSetID, nodeID)
+	r, err := cat.right(rightKey)
+	if err != nil {
+		return Decision{}, err
+	}
+	t, err := cat.target(ctx, client, dataSetID, nodeID)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -509,35 +615,22 @@ func CheckMany(ctx context.Context, client *gen.Client, userID int, checks []*Ch
 	if len(checks) == 0 {
 		return []bool{}, nil
 	}
-	var keys []string
-	var dataSets, nodes []int
-	for _, q := range checks {
-		keys = append(keys, q.Right)
-		dataSets = append(dataSets, q.DataSetID)
+	cat, err := loadCatalogue(ctx, client)
+	if err != nil {
+		return nil, err
+	}
+	var nodes []int
+	for i, q := range checks {
+		if !cat.dataSets[q.DataSetID] {
+			return nil, problem.Missing(fmt.Sprintf("checks.%d.dataSetId", i), "data set")
+		}
 		if n := deref(q.NodeID); n != 0 {
 			nodes = append(nodes, n)
 		}
 	}
-	rights, err := client.Right.Query().Where(right.KeyIn(slices.Compact(slices.Sorted(slices.Values(keys)))...)).All(ctx)
+	nodeByID, err := nodesByID(ctx, client, nodes)
 	if err != nil {
 		return nil, err
-	}
-	byKey := make(map[string]*gen.Right, len(rights))
-	for _, r := range rights {
-		byKey[r.Key] = r
-	}
-	if err := RequireAll(ctx, client, gen.TypeDataSet, dataSets, "checks.dataSetId", "data sets"); err != nil {
-		return nil, err
-	}
-	nodeByID := map[int]*gen.HierarchyNode{}
-	if len(nodes) > 0 {
-		ns, err := client.HierarchyNode.Query().Where(hierarchynode.IDIn(Unique(nodes)...)).All(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, n := range ns {
-			nodeByID[n.ID] = n
-		}
 	}
 	h, err := LoadHolder(ctx, client, userID, false)
 	if err != nil {
@@ -545,18 +638,19 @@ func CheckMany(ctx context.Context, client *gen.Client, userID int, checks []*Ch
 	}
 	out := make([]bool, len(checks))
 	for i, q := range checks {
-		r := byKey[q.Right]
+		r := cat.rights[q.Right]
 		if r == nil {
 			return nil, problem.Missing(fmt.Sprintf("checks.%d.right", i), "right "+q.Right)
 		}
-		t := Target{DataSetID: q.DataSetID}
+		var node *gen.HierarchyNode
 		if id := deref(q.NodeID); id != 0 {
-			n := nodeByID[id]
-			if n == nil || n.DataSetID != q.DataSetID {
+			if node = nodeByID[id]; node == nil {
 				return nil, problem.Missing(fmt.Sprintf("checks.%d.nodeId", i), "hierarchy node in that data set")
 			}
-			t.NodeID, t.ancestors = id, pathIDs(n.Path)
-			t.ancestors[id] = true
+		}
+		t, ok := target(q.DataSetID, node)
+		if !ok {
+			return nil, problem.Missing(fmt.Sprintf("checks.%d.nodeId", i), "hierarchy node in that data set")
 		}
 		out[i] = h.Decide(r, t).Allowed
 	}

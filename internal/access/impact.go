@@ -78,15 +78,14 @@ func snapshot(ctx context.Context, c *gen.Client, users []int, r reach) (holding
 		if !r.allRights && len(r.rights) == 0 && !r.access {
 			break
 		}
-		rightsSQL, rargs := effectiveRightsSQL(in, args)
+		var only []int
 		if !r.allRights {
-			rin, rids := inList(Unique(r.rights))
-			if len(r.rights) == 0 {
-				rin, rids = "(NULL)", nil
+			only = Unique(r.rights)
+			if len(only) == 0 {
+				only = []int{0} // no right: matches nothing
 			}
-			rightsSQL = "SELECT * FROM (" + rightsSQL + ") e WHERE e.right_id IN " + rin
-			rargs = append(rargs, rids...)
 		}
+		rightsSQL, rargs := effectiveRightsSQL(in, args, only)
 		if err := scanPairs(ctx, c, rightsSQL, rargs, func(u, v int64, _ sql.NullInt64) {
 			out[int(u)]["R"+strconv.FormatInt(v, 10)] = true
 		}); err != nil {
@@ -111,21 +110,36 @@ func snapshot(ctx context.Context, c *gen.Client, users []int, r reach) (holding
 // effectiveRightsSQL selects the distinct (user_id, right_id) pairs of the users in
 // the IN list `in` that are effective in some scope: held by any path (direct grant of
 // an application or company-specific right, a type's role, a type's company-specific
-// right), the user active, and not read-only for a WRITE right.
-func effectiveRightsSQL(in string, ids []any) (string, []any) {
+// right), the user active, and not read-only for a WRITE right. With only, just those
+// rights are considered, in every branch, so a change that touches a few rights does
+// not read everything its users hold.
+func effectiveRightsSQL(in string, ids []any, only []int) (string, []any) {
+	filter := func(col string) (string, []any) {
+		if len(only) == 0 {
+			return "", nil
+		}
+		rin, rargs := inList(only)
+		return " AND " + col + " IN " + rin, rargs
+	}
+	gf, gargs := filter("g.right_id")
+	rf, rargs := filter("rr.right_id")
+	tf, targs := filter("tg.right_id")
 	q := `SELECT DISTINCT x.user_id, x.right_id FROM (
-			SELECT g.user_id, g.right_id FROM user_grants g WHERE g.user_id IN ` + in + ` AND g.kind IN ('APP_RIGHT', 'COMPANY_RIGHT')
+			SELECT g.user_id, g.right_id FROM user_grants g WHERE g.user_id IN ` + in + ` AND g.kind IN ('APP_RIGHT', 'COMPANY_RIGHT')` + gf + `
 			UNION ALL
 			SELECT l.user_id, rr.right_id FROM user_type_links l JOIN user_type_roles tr ON tr.user_type_id = l.user_type_id
-				JOIN role_rights rr ON rr.role_id = tr.role_id WHERE l.user_id IN ` + in + `
+				JOIN role_rights rr ON rr.role_id = tr.role_id WHERE l.user_id IN ` + in + rf + `
 			UNION ALL
 			SELECT l.user_id, tg.right_id FROM user_type_links l JOIN user_type_grants tg ON tg.user_type_id = l.user_type_id
-				WHERE l.user_id IN ` + in + ` AND tg.kind = 'COMPANY_RIGHT'
+				WHERE l.user_id IN ` + in + ` AND tg.kind = 'COMPANY_RIGHT'` + tf + `
 		) x JOIN users u ON u.id = x.user_id JOIN rights r ON r.id = x.right_id
 		WHERE u.active = ? AND (r.kind = 'READ' OR NOT (u.read_only = ? OR EXISTS (
 			SELECT 1 FROM user_type_links l2 JOIN user_types t ON t.id = l2.user_type_id WHERE l2.user_id = u.id AND t.read_only = ?)))`
-	args := append(append(append(slices.Clone(ids), ids...), ids...), true, true, true)
-	return q, args
+	var args []any
+	args = append(append(args, ids...), gargs...)
+	args = append(append(args, ids...), rargs...)
+	args = append(append(args, ids...), targs...)
+	return q, append(args, true, true, true)
 }
 
 func scanPairs(ctx context.Context, c *gen.Client, query string, args []any, row func(a, b int64, extra sql.NullInt64)) error {

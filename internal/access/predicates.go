@@ -23,29 +23,36 @@ func existsFor(s *sql.Selector, sub string, args ...any) *sql.Predicate {
 	return sql.ExprP("EXISTS ("+fmt.Sprintf(sub, s.C(user.FieldID))+")", args...)
 }
 
+// idIn is "users.id IN (sub)" for a subquery that lists user ids: the database
+// computes the set once, from the role's or type's side, instead of probing every
+// user (what makes a filtered page with its totalCount cheap at 100k users).
+// MySQL turns it back into a correlated probe where that is cheaper.
+func idIn(s *sql.Selector, sub string, args ...any) *sql.Predicate {
+	return sql.ExprP(s.C(user.FieldID)+" IN ("+sub+")", args...)
+}
+
 // HoldsRole is true for users who hold the role directly or through a linked type
 // (SPEC §2.7).
 func HoldsRole(roleID int) predicate.User {
 	return func(s *sql.Selector) {
-		s.Where(sql.Or(
-			existsFor(s, `SELECT 1 FROM user_roles ur WHERE ur.user_id = %[1]s AND ur.role_id = ?`, roleID),
-			existsFor(s, `SELECT 1 FROM user_type_links l JOIN user_type_roles tr ON tr.user_type_id = l.user_type_id
-				WHERE l.user_id = %[1]s AND tr.role_id = ?`, roleID),
-		))
+		s.Where(idIn(s, `SELECT ur.user_id FROM user_roles ur WHERE ur.role_id = ?
+			UNION ALL
+			SELECT l.user_id FROM user_type_links l JOIN user_type_roles tr ON tr.user_type_id = l.user_type_id
+				WHERE tr.role_id = ?`, roleID, roleID))
 	}
 }
 
 // LinkedToType is true for users linked to the user type.
 func LinkedToType(typeID int) predicate.User {
 	return func(s *sql.Selector) {
-		s.Where(existsFor(s, `SELECT 1 FROM user_type_links l WHERE l.user_id = %[1]s AND l.user_type_id = ?`, typeID))
+		s.Where(idIn(s, `SELECT l.user_id FROM user_type_links l WHERE l.user_type_id = ?`, typeID))
 	}
 }
 
 // InGroup is true for members of the group.
 func InGroup(groupID int) predicate.User {
 	return func(s *sql.Selector) {
-		s.Where(existsFor(s, `SELECT 1 FROM group_users gu WHERE gu.user_id = %[1]s AND gu.group_id = ?`, groupID))
+		s.Where(idIn(s, `SELECT gu.user_id FROM group_users gu WHERE gu.group_id = ?`, groupID))
 	}
 }
 
@@ -73,9 +80,9 @@ func unmasked(s *sql.Selector, r *right.Kind) *sql.Predicate {
 func scopeSQL(alias string, t Target, all bool) (string, []any) {
 	var b strings.Builder
 	args := []any{t.DataSetID}
-	b.WriteString("(+" + alias + ".data_set_id = ? AND (" + alias + ".node_id IS NULL")
+	b.WriteString("(" + alias + ".data_set_id = ? AND (" + alias + ".node_id IS NULL")
 	if len(t.ancestors) > 0 {
-		b.WriteString(" OR +" + alias + ".node_id IN (" + placeholders(len(t.ancestors)) + ")")
+		b.WriteString(" OR " + alias + ".node_id IN (" + placeholders(len(t.ancestors)) + ")")
 		for id := range t.ancestors {
 			args = append(args, id)
 		}
@@ -88,8 +95,9 @@ func scopeSQL(alias string, t Target, all bool) (string, []any) {
 	return "(" + b.String() + ")", args
 }
 
-// holdsRightSQL is a subquery on %[1]s (the user id) that finds the right held as an
-// application right, or as a company-specific right whose scope passes scope.
+// holdsRight is true for users who hold the right as an application right, or as a
+// company-specific right whose scope passes scope — directly or through a type. The
+// set of holders is computed from the right's side (its grants, the roles holding it).
 func holdsRight(s *sql.Selector, rightID int, scope func(alias string) (string, []any)) *sql.Predicate {
 	direct, dargs := scope("g")
 	typed, targs := scope("tg")
@@ -98,17 +106,15 @@ func holdsRight(s *sql.Selector, rightID int, scope func(alias string) (string, 
 	args = append(args, rightID)
 	args = append(args, rightID, "COMPANY_RIGHT")
 	args = append(args, targs...)
-	// "+column" keeps SQLite's planner (which may have no statistics) on the user_id
-	// index instead of scanning every grant of a popular right for each user.
-	return existsFor(s, `SELECT 1 FROM user_grants g WHERE g.user_id = %[1]s AND +g.right_id = ?
+	return idIn(s, `SELECT g.user_id FROM user_grants g WHERE g.right_id = ?
 			AND (g.kind = ? OR (g.kind = ? AND `+direct+`))
 		UNION ALL
-		SELECT 1 FROM user_type_links l JOIN user_type_roles tr ON tr.user_type_id = l.user_type_id
+		SELECT l.user_id FROM user_type_links l JOIN user_type_roles tr ON tr.user_type_id = l.user_type_id
 			JOIN role_rights rr ON rr.role_id = tr.role_id
-			WHERE l.user_id = %[1]s AND +rr.right_id = ?
+			WHERE rr.right_id = ?
 		UNION ALL
-		SELECT 1 FROM user_type_links l JOIN user_type_grants tg ON tg.user_type_id = l.user_type_id
-			WHERE l.user_id = %[1]s AND +tg.right_id = ? AND tg.kind = ? AND `+typed, args...)
+		SELECT l.user_id FROM user_type_links l JOIN user_type_grants tg ON tg.user_type_id = l.user_type_id
+			WHERE tg.right_id = ? AND tg.kind = ? AND `+typed, args...)
 }
 
 // HoldsRight is true for users who hold the right effectively in some scope (SPEC
@@ -129,10 +135,10 @@ func CanAt(r *gen.Right, t Target) predicate.User {
 		args := append([]any{"DATA_SET"}, dargs...)
 		args = append(args, "DATA_SET")
 		args = append(args, targs...)
-		hasAccess := existsFor(s, `SELECT 1 FROM user_grants g WHERE g.user_id = %[1]s AND +g.kind = ? AND `+direct+`
+		hasAccess := idIn(s, `SELECT g.user_id FROM user_grants g WHERE g.kind = ? AND `+direct+`
 			UNION ALL
-			SELECT 1 FROM user_type_links l JOIN user_type_grants tg ON tg.user_type_id = l.user_type_id
-				WHERE l.user_id = %[1]s AND tg.kind = ? AND `+typed, args...)
+			SELECT l.user_id FROM user_type_links l JOIN user_type_grants tg ON tg.user_type_id = l.user_type_id
+				WHERE tg.kind = ? AND `+typed, args...)
 		rightScope := func(alias string) (string, []any) { return scopeSQL(alias, t, true) }
 		s.Where(sql.And(unmasked(s, &r.Kind), hasAccess, holdsRight(s, r.ID, rightScope)))
 	}

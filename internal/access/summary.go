@@ -70,7 +70,7 @@ func Summarize(ctx context.Context, c *gen.Client, sel UserSelection) (*Summary,
 				) x GROUP BY x.role_id`, append(slices.Clone(args), args...), roles},
 			{`SELECT l.user_type_id, COUNT(*) FROM user_type_links l WHERE l.user_id IN ` + in + ` GROUP BY l.user_type_id`, args, types},
 		}
-		eff, eargs := effectiveRightsSQL(in, args)
+		eff, eargs := effectiveRightsSQL(in, args, nil)
 		queries = append(queries, struct {
 			sql  string
 			args []any

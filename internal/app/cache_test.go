@@ -85,7 +85,9 @@ func TestCanBatch(t *testing.T) {
 		c.Must(`mutation($u: ID!, $ds: ID!) { grantRights(input: {userId: $u, grants: [{dataSetId: $ds}]}) { affectedCount } }`,
 			map[string]any{"u": boot.UserID, "ds": ds})
 		q := `query($u: ID!, $c: [CheckInput!]!) { canBatch(userId: $u, checks: $c) }`
-		check := func(right, dataSet string) map[string]any { return map[string]any{"right": right, "dataSetId": dataSet} }
+		check := func(right, dataSet string) map[string]any {
+			return map[string]any{"right": right, "dataSetId": dataSet}
+		}
 		got := c.Must(q, map[string]any{"u": boot.UserID, "c": []any{check("reports.view", ds), check("reports.view", other), check("users.admin", ds)}}).List("canBatch")
 		if len(got) != 3 || got[0] != true || got[1] != false || got[2] != true {
 			t.Fatalf("canBatch: %v", got)
@@ -97,7 +99,7 @@ func TestCanBatch(t *testing.T) {
 			field  string
 		}{
 			{"unknown right", []any{check("reports.view", ds), check("no.such", ds)}, "NOT_FOUND", "checks.1.right"},
-			{"unknown data set", []any{check("reports.view", boot.UserID)}, "NOT_FOUND", "checks.dataSetId"},
+			{"unknown data set", []any{check("reports.view", boot.UserID)}, "NOT_FOUND", "checks.0.dataSetId"},
 			{"node of another data set", []any{map[string]any{"right": "reports.view", "dataSetId": ds, "nodeId": node}}, "NOT_FOUND", "checks.0.nodeId"},
 			{"too many", func() []any {
 				out := make([]any, 1001)

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -91,6 +92,109 @@ func TestNestedListQueryCount(t *testing.T) {
 		}
 		if counts[3] != counts[12] {
 			t.Errorf("statement count grows with rows: %v", counts)
+		}
+	})
+}
+
+// TestOperationQueryCounts: each operation the scale benchmark times costs the same
+// number of SQL statements however many rows it answers with — more users holding a
+// role, more grants behind a check, more checks in a batch, more users in a page or a
+// selection, more SCIM resources in a list. Each size is measured on its first request
+// after a change, so caches (keyed by the account revision) do not hide a query.
+func TestOperationQueryCounts(t *testing.T) {
+	var stmts statements
+	storetest.EachWith(t, []store.Option{store.WithDriver(stmts.driver)}, func(t *testing.T, st *store.Store) {
+		env := apptest.New(t, st, app.Config{})
+		c, boot := env.Bootstrap("acme", "admin@acme.test")
+		ds := c.Must(`mutation { createDataSet(input: {name: "West"}) { dataSet { id } } }`, nil).String("createDataSet.dataSet.id")
+		role := c.Must(`mutation { createRole(input: {name: "Adjusting", rights: ["reports.view"]}) { role { id } } }`, nil).String("createRole.role.id")
+		typ := c.Must(`mutation($r: ID!, $ds: ID!) { createUserType(input: {name: "Adjuster", roleIds: [$r], grants: [{dataSetId: $ds}]}) { userType { id } } }`,
+			map[string]any{"r": role, "ds": ds}).String("createUserType.userType.id")
+		var users []string
+		grow := func(n int) {
+			for len(users) < n {
+				i := len(users)
+				u := c.Must(`mutation($n: String!) { createUser(input: {userName: $n, email: "x@acme.test", department: "Claims"}) { user { id } } }`,
+					map[string]any{"n": fmt.Sprintf("user%03d", i)}).String("createUser.user.id")
+				c.Must(`mutation($u: ID!, $t: ID!) { linkUserType(input: {userId: $u, userTypeId: $t}) { user { id } } }`, map[string]any{"u": u, "t": typ})
+				// The first user collects a direct grant per new user, so checks about
+				// them weigh more at the larger size.
+				c.Must(`mutation($k: String!) { createRight(input: {key: $k, name: $k, application: "Claims", kind: READ}) { right { id } } }`,
+					map[string]any{"k": fmt.Sprintf("claims.r%03d", i)})
+				users = append(users, u)
+			}
+			keys := make([]any, 0, n)
+			for i := range n {
+				keys = append(keys, map[string]any{"right": fmt.Sprintf("claims.r%03d", i)})
+			}
+			c.Must(`mutation($u: ID!, $g: [GrantInput!]!) { grantRights(input: {userId: $u, grants: $g}) { affectedCount } }`,
+				map[string]any{"u": users[0], "g": keys})
+		}
+		checks := func(n int) []any {
+			out := make([]any, n)
+			for i := range out {
+				out[i] = map[string]any{"right": fmt.Sprintf("claims.r%03d", i%len(users)), "dataSetId": ds}
+			}
+			return out
+		}
+		scimAuth := http.Header{"Authorization": {"Bearer " + boot.ScimToken}}
+		for _, op := range []struct {
+			name string
+			run  func(n int) int // runs the operation at size n and returns how many rows it answered with
+			// warm runs it once unmeasured first (SCIM records a token's last use at most
+			// once a minute, and uses no cache).
+			warm bool
+		}{
+			{"can", func(n int) int {
+				c.Must(`query($u: ID!, $ds: ID!) { can(userId: $u, right: "claims.r000", dataSetId: $ds) }`, map[string]any{"u": users[0], "ds": ds})
+				return n
+			}, false},
+			{"canBatch", func(n int) int {
+				return len(c.Must(`query($u: ID!, $c: [CheckInput!]!) { canBatch(userId: $u, checks: $c) }`, map[string]any{"u": users[0], "c": checks(5 * n)}).List("canBatch"))
+			}, false},
+			{"effectiveRights", func(int) int {
+				return len(c.Must(`query($u: ID!) { node(id: $u) { ... on User { effectiveRights { right { key } dataSet { name } sources { kind role { name } userType { name } group { name } grantedBy { userName } } } } } }`,
+					map[string]any{"u": users[0]}).List("node.effectiveRights"))
+			}, false},
+			{"users withRole", func(int) int {
+				return len(c.Must(`query($r: ID!) { users(first: 50, where: {withRole: $r}) { totalCount edges { node { userName } } } }`, map[string]any{"r": role}).List("users.edges"))
+			}, false},
+			{"whoCan", func(int) int {
+				return len(c.Must(`query($ds: ID!) { whoCan(right: "reports.view", dataSetId: $ds, first: 50) { totalCount edges { node { userName } } } }`, map[string]any{"ds": ds}).List("whoCan.edges"))
+			}, false},
+			{"bulkSummary", func(int) int {
+				return c.Must(`{ bulkSummary(selection: {where: {department: "Claims"}}) { count rights { right { key } effective } roles { role { name } } userTypes { userType { name } } } }`, nil).Int("bulkSummary.count")
+			}, false},
+			{"SCIM list", func(int) int {
+				res, body := env.Get("/scim/v2/Users?count=50", scimAuth)
+				if res.StatusCode != 200 {
+					t.Fatalf("SCIM list: %d %s", res.StatusCode, body)
+				}
+				return strings.Count(string(body), `"userName"`)
+			}, true},
+		} {
+			counts := map[int]int{}
+			for _, size := range []int{3, 9} {
+				grow(size)
+				if op.warm {
+					op.run(size)
+				}
+				var rows int
+				counts[size], _ = stmts.measure(func() { rows = op.run(size) })
+				if rows < size {
+					t.Fatalf("%s at size %d answered %d rows", op.name, size, rows)
+				}
+			}
+			if counts[3] != counts[9] {
+				t.Errorf("%s: statements grow with rows: %v", op.name, counts)
+			}
+			if op.name == "can" || op.name == "canBatch" {
+				// Asked again at the same revision, a check reads only the revision (a
+				// plain QueryContext, which the statement log does not see).
+				if n, log := stmts.measure(func() { op.run(9) }); n != 0 {
+					t.Errorf("%s again: %d statements, want none but the revision:\n%s", op.name, n, strings.Join(log, "\n"))
+				}
+			}
 		}
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"time"
 
+	atlas "ariga.io/atlas/sql/schema"
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql/schema"
 	"github.com/pressly/goose/v3"
@@ -59,7 +60,7 @@ func (s *Store) migrateSchema(ctx context.Context) error {
 	case dialect.SQLite:
 		// Dropping indexes keeps removed unique constraints from rejecting
 		// writes; columns are never dropped automatically, as that loses data.
-		err := migrate.NewSchema(s.raw).Create(ctx, schema.WithDropIndex(true))
+		err := migrate.NewSchema(s.raw).Create(ctx, SQLiteMigrateOptions()...)
 		if err != nil {
 			return fmt.Errorf("store: migrating sqlite: %w", err)
 		}
@@ -69,6 +70,47 @@ func (s *Store) migrateSchema(ctx context.Context) error {
 	default:
 		return fmt.Errorf("store: no migrations for dialect %q", s.Dialect)
 	}
+}
+
+// sqliteJoinIndexes index the join tables of many-to-many edges from their second
+// column, for the set-wise questions that start from a role, type, right or user
+// (holders of a role, a type's users, a user's groups). ent's schema cannot declare
+// indexes on its join tables; MySQL has these already, as its foreign keys' indexes.
+var sqliteJoinIndexes = []struct {
+	table, name string
+	columns     []string
+}{
+	{"user_roles", "user_roles_by_role", []string{"role_id", "user_id"}},
+	{"user_type_links", "user_type_links_by_type", []string{"user_type_id", "user_id"}},
+	{"user_type_roles", "user_type_roles_by_role", []string{"role_id", "user_type_id"}},
+	{"role_rights", "role_rights_by_right", []string{"right_id", "role_id"}},
+	{"group_users", "group_users_by_user", []string{"user_id", "group_id"}},
+}
+
+// SQLiteMigrateOptions are how SQLite follows the ent schema: removed indexes are
+// dropped (so an old unique constraint cannot reject writes), and the join-table
+// indexes above are part of the desired schema.
+func SQLiteMigrateOptions() []schema.MigrateOption {
+	return []schema.MigrateOption{schema.WithDropIndex(true), schema.WithDiffHook(func(next schema.Differ) schema.Differ {
+		return schema.DiffFunc(func(current, desired *atlas.Schema) ([]atlas.Change, error) {
+			for _, ix := range sqliteJoinIndexes {
+				t, ok := desired.Table(ix.table)
+				if !ok {
+					return nil, fmt.Errorf("store: no table %s to index", ix.table)
+				}
+				idx := atlas.NewIndex(ix.name)
+				for _, name := range ix.columns {
+					c, ok := t.Column(name)
+					if !ok {
+						return nil, fmt.Errorf("store: no column %s.%s to index", ix.table, name)
+					}
+					idx.AddColumns(c)
+				}
+				t.AddIndexes(idx)
+			}
+			return next.Diff(current, desired)
+		})
+	})}
 }
 
 func (s *Store) migrateMySQL(ctx context.Context) error {

@@ -29,8 +29,11 @@ import (
 func pendingChanges(t *testing.T, s *store.Store) string {
 	t.Helper()
 	var buf bytes.Buffer
-	err := s.Client.Schema.WriteTo(context.Background(), &buf,
-		schema.WithDropColumn(true), schema.WithDropIndex(true))
+	opts := []schema.MigrateOption{schema.WithDropColumn(true), schema.WithDropIndex(true)}
+	if s.Dialect == dialect.SQLite {
+		opts = append(opts, store.SQLiteMigrateOptions()...)
+	}
+	err := s.Client.Schema.WriteTo(context.Background(), &buf, opts...)
 	if err != nil {
 		t.Fatalf("diffing against the ent schema: %v", err)
 	}

@@ -1,0 +1,166 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// client speaks to one Latchkey server over a shared connection pool.
+type client struct {
+	base      string
+	token     string
+	scimToken string
+	http      *http.Client
+}
+
+func newClient(base, token string, conns int) *client {
+	tr := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		MaxIdleConns:        2*conns + 16,
+		MaxIdleConnsPerHost: conns + 8,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	return &client{
+		base:  strings.TrimRight(base, "/"),
+		token: token,
+		// Bulk operations on tens of thousands of users may take a while; a
+		// request that hangs still ends the run.
+		http: &http.Client{Transport: tr, Timeout: 5 * time.Minute},
+	}
+}
+
+func (c *client) close() { c.http.CloseIdleConnections() }
+
+// HTTPError is an answer with an unexpected status.
+type HTTPError struct {
+	Method, Path string
+	Status       int
+	Body         string
+}
+
+func (e *HTTPError) Error() string {
+	return fmt.Sprintf("%s %s: HTTP %d: %s", e.Method, e.Path, e.Status, e.Body)
+}
+
+// GraphQLError is an answer whose errors list is not empty.
+type GraphQLError struct {
+	Messages []string
+}
+
+func (e *GraphQLError) Error() string {
+	return "GraphQL errors: " + strings.Join(e.Messages, "; ")
+}
+
+// roundTrip sends one request and reads the whole answer. The latency is the wall
+// time from sending to the last byte of the body.
+func (c *client) roundTrip(ctx context.Context, method, path, contentType, token string, body []byte) (int, []byte, time.Duration, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, nil, time.Since(start), fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	elapsed := time.Since(start)
+	if err != nil {
+		return resp.StatusCode, nil, elapsed, fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
+	}
+	return resp.StatusCode, raw, elapsed, nil
+}
+
+// gql posts a GraphQL request and decodes its data into out (when not nil). Any
+// status but 200, any entry in errors, or missing data is an error.
+func (c *client) gql(ctx context.Context, query string, vars map[string]any, out any) (time.Duration, error) {
+	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
+	if err != nil {
+		return 0, err
+	}
+	status, raw, d, err := c.roundTrip(ctx, http.MethodPost, "/query", "application/json", c.token, body)
+	if err != nil {
+		return d, err
+	}
+	var resp struct {
+		Data   json.RawMessage `json:"data"`
+		Errors []struct {
+			Message    string         `json:"message"`
+			Path       []any          `json:"path"`
+			Extensions map[string]any `json:"extensions"`
+		} `json:"errors"`
+	}
+	decodeErr := json.Unmarshal(raw, &resp)
+	if status != http.StatusOK {
+		return d, &HTTPError{Method: http.MethodPost, Path: "/query", Status: status, Body: clip(string(raw), 300)}
+	}
+	if decodeErr != nil {
+		return d, fmt.Errorf("POST /query: the answer is not JSON: %v: %s", decodeErr, clip(string(raw), 200))
+	}
+	if len(resp.Errors) > 0 {
+		ge := &GraphQLError{}
+		for _, e := range resp.Errors {
+			msg := e.Message
+			if code, _ := e.Extensions["code"].(string); code != "" {
+				msg += " [" + code + "]"
+			}
+			if len(e.Path) > 0 {
+				msg += fmt.Sprintf(" at %v", e.Path)
+			}
+			ge.Messages = append(ge.Messages, msg)
+		}
+		return d, ge
+	}
+	if len(resp.Data) == 0 || string(resp.Data) == "null" {
+		return d, errors.New("POST /query: the answer has no data")
+	}
+	if out != nil {
+		if err := json.Unmarshal(resp.Data, out); err != nil {
+			return d, fmt.Errorf("POST /query: unexpected data: %v: %s", err, clip(string(resp.Data), 200))
+		}
+	}
+	return d, nil
+}
+
+// scim sends a SCIM request with the SCIM token and checks the status.
+func (c *client) scim(ctx context.Context, method, path string, body []byte, want int) ([]byte, time.Duration, error) {
+	ct := ""
+	if body != nil {
+		ct = "application/scim+json"
+	}
+	status, raw, d, err := c.roundTrip(ctx, method, "/scim/v2"+path, ct, c.scimToken, body)
+	if err != nil {
+		return nil, d, err
+	}
+	if status != want {
+		return raw, d, &HTTPError{Method: method, Path: "/scim/v2" + path, Status: status, Body: clip(string(raw), 300)}
+	}
+	return raw, d, nil
+}
+
+func clip(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
