@@ -14,6 +14,8 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"latchkey/graph"
+	"latchkey/internal/bench"
+	"latchkey/internal/seed"
 )
 
 // Config is every setting; each flag has an environment twin (SPEC §6).
@@ -115,9 +117,11 @@ func serveFlags(cfg *Config) []cli.Flag {
 func command(cfg *Config, stdout io.Writer) *cli.Command {
 	var bootstrap bootstrapArgs
 	var token tokenArgs
+	var seedArgs seedArgs
+	var benchArgs benchArgs
 	serve := func(ctx context.Context, cmd *cli.Command) error {
 		if cmd.Args().Present() {
-			return fmt.Errorf("unknown command %q (commands: serve, migrate, bootstrap, token)", cmd.Args().First())
+			return fmt.Errorf("unknown command %q (commands: serve, migrate, bootstrap, rotate-keys, token, seed, bench)", cmd.Args().First())
 		}
 		return Serve(ctx, *cfg)
 	}
@@ -146,6 +150,29 @@ func command(cfg *Config, stdout io.Writer) *cli.Command {
 					&cli.StringFlag{Name: "email", Required: true, Usage: "the user's email", Destination: &token.Email},
 				),
 				Action: func(ctx context.Context, _ *cli.Command) error { return Token(ctx, *cfg, token, stdout) }},
+			{Name: "seed", Usage: "fill an account with a realistic organisation (SPEC §5 sizes) to measure; prints what it wrote as JSON",
+				Flags: append(databaseFlags(cfg),
+					&cli.StringFlag{Name: "account", Value: seed.DefaultAccount, Usage: "account to fill (created if missing; refused if it has more than a few users)", Destination: &seedArgs.Account},
+					&cli.IntFlag{Name: "users", Value: 100_000, Usage: "how many users (groups are a twentieth of that; the catalogue has SPEC §5's size)", Destination: &seedArgs.Users},
+					&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "random seed: the same seed gives the same account", Destination: &seedArgs.Seed},
+				),
+				Action: func(ctx context.Context, cmd *cli.Command) error {
+					return Seed(ctx, *cfg, seedArgs, stdout, cmd.Root().ErrWriter)
+				}},
+			{Name: "bench", Usage: "drive a running server over HTTP and print latency and throughput per operation against the targets",
+				Flags: append(databaseFlags(cfg),
+					&cli.StringFlag{Name: "url", Value: "http://127.0.0.1:8080", Usage: "base URL of the server", Destination: &benchArgs.URL},
+					&cli.StringFlag{Name: "token", Usage: "an Admin's bearer token (default: a fresh token for the seed's operator, signed with the database's key)", Destination: &benchArgs.Token},
+					&cli.StringFlag{Name: "scim-token", Usage: "a SCIM token (default: one created for the run and revoked after it)", Destination: &benchArgs.SCIMToken},
+					&cli.StringFlag{Name: "account", Value: seed.DefaultAccount, Usage: "the seeded account (for the default token)", Destination: &benchArgs.Account},
+					&cli.DurationFlag{Name: "duration", Value: bench.DefaultDuration, Usage: "how long each operation runs", Destination: &benchArgs.Duration},
+					&cli.IntFlag{Name: "concurrency", Value: bench.DefaultConcurrency, Usage: "concurrent clients for can (the other reads use up to 4)", Destination: &benchArgs.Concurrency},
+					&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of a table", Destination: &benchArgs.JSON},
+					&cli.BoolFlag{Name: "no-raw-sql", Usage: "skip the comparison with hand-written SQL (when --database is not the server's)", Destination: &benchArgs.NoRawSQL},
+				),
+				Action: func(ctx context.Context, cmd *cli.Command) error {
+					return Bench(ctx, *cfg, benchArgs, stdout, cmd.Root().ErrWriter)
+				}},
 		},
 	}
 }

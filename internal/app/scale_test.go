@@ -1,0 +1,93 @@
+package app_test
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"latchkey/internal/app"
+	"latchkey/internal/app/apptest"
+	"latchkey/internal/bench"
+	"latchkey/internal/seed"
+	"latchkey/internal/store"
+	"latchkey/internal/store/storetest"
+)
+
+// TestSeedAndBench drives the seed and bench commands through app.Main, as the
+// README's "Performance" section does: seed an account, serve it, bench it with the
+// default token (the seed's operator) and the raw-SQL comparison.
+func TestSeedAndBench(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		testSeedAndBench(t, "sqlite://"+filepath.ToSlash(filepath.Join(t.TempDir(), "x.db")))
+	})
+	t.Run("mysql", func(t *testing.T) {
+		testSeedAndBench(t, storetest.CreateMySQLDatabase(t))
+	})
+}
+
+func testSeedAndBench(t *testing.T, dbURL string) {
+	ctx := t.Context()
+	db := []string{"--database", dbURL, "--log-level", "error"}
+	cmd := func(name string, args ...string) []string { return append(append([]string{name}, db...), args...) }
+
+	r := latchkey(t, ctx, cmd("seed", "--users", "500")...)
+	if r.code != 0 {
+		t.Fatalf("seed: exit %d, stderr %q", r.code, r.stderr)
+	}
+	var rep seed.Report
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("seed did not print its report as JSON (%v): %q", err, r.stdout)
+	}
+	if rep.Account != seed.DefaultAccount || rep.Users != 502 || rep.SelectionUsers != 100 || rep.HierarchyNodes != 10_000 {
+		t.Errorf("seed report: %+v", rep)
+	}
+	if !strings.Contains(r.stderr, "direct grants") {
+		t.Errorf("seed printed no progress on stderr: %q", r.stderr)
+	}
+	// Seeding the same account again is refused, and says why.
+	if r := latchkey(t, ctx, cmd("seed", "--users", "500")...); r.code == 0 || !strings.Contains(r.stderr, "already has users") {
+		t.Errorf("seed of a seeded account: exit %d, stderr %q", r.code, r.stderr)
+	}
+
+	st, err := store.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	env := apptest.New(t, st, app.Config{})
+
+	r = latchkey(t, ctx, cmd("bench", "--url", env.Server.URL, "--duration", "100ms", "--concurrency", "4", "--json")...)
+	if r.code != 0 {
+		t.Fatalf("bench: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	var out bench.Report
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("bench --json did not print one JSON object (%v): %q", err, r.stdout)
+	}
+	ran := map[string]bench.OpResult{}
+	for _, op := range out.Ops {
+		ran[op.Name] = op
+	}
+	for _, name := range []string{bench.OpCan, bench.OpCanBatch, bench.OpEffectiveRights, bench.OpUsersWithRole, bench.OpWhoCan,
+		bench.OpBulkSummary, bench.OpBulkApplyRole, bench.OpBulkLinkUserType, bench.OpSCIMCreate, bench.OpSCIMUserNameEq} {
+		op, ok := ran[name]
+		if !ok || op.Count == 0 || op.Errors != 0 {
+			t.Errorf("%s: %+v (ran: %v)", name, op, ok)
+		}
+	}
+	if ran[bench.OpEffectiveRights].RawSQLP50 <= 0 {
+		t.Errorf("no raw-SQL comparison with the server's database: %+v", ran[bench.OpEffectiveRights])
+	}
+	for _, n := range out.Notes {
+		if strings.Contains(n, "disagrees") || strings.Contains(n, "cleanup") || strings.Contains(n, "no user") {
+			t.Errorf("note: %s", n)
+		}
+	}
+
+	// Without a seeded account there is no default token, and the error says what
+	// to do.
+	if r := latchkey(t, ctx, cmd("bench", "--url", env.Server.URL, "--account", "nope")...); r.code == 0 || !strings.Contains(r.stderr, "--token") {
+		t.Errorf("bench without a seeded account: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
