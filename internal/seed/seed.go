@@ -138,7 +138,7 @@ func Run(ctx context.Context, st *store.Store, o Options) (*Report, error) {
 		_ = tx.Rollback()
 		return nil, err
 	}
-	rep, err := s.run(ctx)
+	err = s.run(ctx)
 	// The session settings belong to the pooled connection: restore them on it
 	// whatever happened, before the transaction ends.
 	if rerr := checks(); err == nil {
@@ -154,6 +154,13 @@ func Run(ctx context.Context, st *store.Store, o Options) (*Report, error) {
 	}
 	s.logf("refreshing the planner's statistics")
 	if err := analyze(ctx, st); err != nil {
+		return nil, err
+	}
+	// Counted after the statistics are fresh: inside the loading transaction the
+	// planner (MariaDB's in particular) still sees empty tables.
+	s.c = st.Client
+	rep, err := s.report()
+	if err != nil {
 		return nil, err
 	}
 	rep.Duration = time.Since(start)
@@ -225,10 +232,10 @@ func (s *seeder) logf(format string, args ...any) {
 	}
 }
 
-func (s *seeder) run(ctx context.Context) (*Report, error) {
+func (s *seeder) run(ctx context.Context) error {
 	s.at = time.Now().UTC().Truncate(time.Microsecond)
 	if err := s.openAccount(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	steps := []struct {
 		what string
@@ -246,19 +253,13 @@ func (s *seeder) run(ctx context.Context) (*Report, error) {
 	for _, st := range steps {
 		s.logf("%s", st.what)
 		if err := st.do(); err != nil {
-			return nil, fmt.Errorf("seed: %s: %w", st.what, err)
+			return fmt.Errorf("seed: %s: %w", st.what, err)
 		}
-	}
-	rep, err := s.report(ctx)
-	if err != nil {
-		return nil, err
 	}
 	// One event for the whole seed; recording it bumps the account's revision, so
 	// every replica's caches see the new rows.
-	if err := audit.Record(s.sys, s.c, audit.Event{Action: "account.seed", TargetType: "Account", TargetID: s.account, After: rep}); err != nil {
-		return nil, err
-	}
-	return rep, nil
+	return audit.Record(s.sys, s.c, audit.Event{Action: "account.seed", TargetType: "Account", TargetID: s.account,
+		After: map[string]any{"users": s.o.Users, "seed": s.o.Seed}})
 }
 
 // openAccount finds or creates the account and refuses one that is in use.
@@ -836,7 +837,7 @@ func (s *seeder) subjectUser() error {
 }
 
 // report counts what the account now holds.
-func (s *seeder) report(ctx context.Context) (*Report, error) {
+func (s *seeder) report() (*Report, error) {
 	r := &Report{AccountID: s.account, Account: s.o.Account, Subject: Subject, Operator: Operator, Selection: Selection}
 	counts := []struct {
 		into  *int
