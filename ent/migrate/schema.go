@@ -1005,41 +1005,65 @@ var (
 				Name:    "usergrant_right_id",
 				Unique:  false,
 				Columns: []*schema.Column{UserGrantsColumns[11]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "right_id IS NOT NULL",
+				},
 			},
 			{
 				Name:    "usergrant_data_set_id",
 				Unique:  false,
 				Columns: []*schema.Column{UserGrantsColumns[12]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "data_set_id IS NOT NULL",
+				},
 			},
 			{
 				Name:    "usergrant_node_id",
 				Unique:  false,
 				Columns: []*schema.Column{UserGrantsColumns[13]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "node_id IS NOT NULL",
+				},
 			},
 			{
 				Name:    "usergrant_org_unit_id",
 				Unique:  false,
 				Columns: []*schema.Column{UserGrantsColumns[14]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "org_unit_id IS NOT NULL",
+				},
 			},
 			{
 				Name:    "usergrant_dashboard_id",
 				Unique:  false,
 				Columns: []*schema.Column{UserGrantsColumns[15]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "dashboard_id IS NOT NULL",
+				},
 			},
 			{
 				Name:    "usergrant_group_id",
 				Unique:  false,
 				Columns: []*schema.Column{UserGrantsColumns[16]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "group_id IS NOT NULL",
+				},
 			},
 			{
 				Name:    "usergrant_granted_by_id",
 				Unique:  false,
 				Columns: []*schema.Column{UserGrantsColumns[17]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "granted_by_id IS NOT NULL",
+				},
 			},
 			{
 				Name:    "usergrant_source_role_id",
 				Unique:  false,
 				Columns: []*schema.Column{UserGrantsColumns[5]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "source_role_id IS NOT NULL",
+				},
 			},
 		},
 	}

@@ -65,6 +65,40 @@ func (g Grant) Key() string {
 	return ""
 }
 
+// heldGrantKeys is an SQL condition on grant_key (of alias g) that matches the
+// grants that decide rights and data-set access: application rights ("R:12"),
+// company-specific rights ("C:12:3", "C:12:*") and data-set access ("D:3", "D:3:45").
+// It lets a scan of a user's grants read the unique index (user_id, grant_key,
+// source_key) alone, without visiting the rows; parseKey reads the keys back.
+const heldGrantKeys = `(g.grant_key LIKE 'R:%' OR g.grant_key LIKE 'C:%' OR g.grant_key LIKE 'D:%')`
+
+// parseKey reads a key made by Key back: the right of an application or
+// company-specific right, or the scope of data-set access (zero otherwise).
+func parseKey[K string | []byte](key K) (rightID int, access Scope) {
+	if len(key) < 3 || key[1] != ':' {
+		return 0, Scope{}
+	}
+	var nums [2]int
+	n := 0
+	for i := 2; i < len(key) && n < len(nums); i++ {
+		switch c := key[i]; {
+		case c >= '0' && c <= '9':
+			nums[n] = nums[n]*10 + int(c-'0')
+		case c == ':':
+			n++
+		default:
+			n = len(nums)
+		}
+	}
+	switch key[0] {
+	case 'R', 'C':
+		return nums[0], Scope{}
+	case 'D':
+		return 0, Scope{DataSetID: nums[0], NodeID: nums[1]}
+	}
+	return 0, Scope{}
+}
+
 // ResolveGrant reads in as a grant of one of the allowed kinds, checking that what it
 // names exists in the caller's account. field names the input for errors.
 func ResolveGrant(ctx context.Context, client *gen.Client, in GrantInput, field string, allowed ...enums.GrantKind) (Grant, error) {

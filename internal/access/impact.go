@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	gen "latchkey/ent"
@@ -63,85 +62,6 @@ type reach struct {
 
 var everything = reach{allRights: true, access: true}
 
-// holdings is, per user, the keys of what they hold effectively: "R<right id>" for a
-// right in some scope, "D<data set>:<node>" for data-set access.
-type holdings map[int]map[string]bool
-
-// snapshot reads what users hold effectively, set-wise: two statements per chunk.
-func snapshot(ctx context.Context, c *gen.Client, users []int, r reach) (holdings, error) {
-	out := holdings{}
-	for _, id := range users {
-		out[id] = map[string]bool{}
-	}
-	for chunk := range slices.Chunk(users, chunkSize) {
-		in, args := inList(chunk)
-		if !r.allRights && len(r.rights) == 0 && !r.access {
-			break
-		}
-		var only []int
-		if !r.allRights {
-			only = Unique(r.rights)
-			if len(only) == 0 {
-				only = []int{0} // no right: matches nothing
-			}
-		}
-		rightsSQL, rargs := effectiveRightsSQL(in, args, only)
-		if err := scanPairs(ctx, c, rightsSQL, rargs, func(u, v int64, _ sql.NullInt64) {
-			out[int(u)]["R"+strconv.FormatInt(v, 10)] = true
-		}); err != nil {
-			return nil, err
-		}
-		if !r.access {
-			continue
-		}
-		accessSQL := `SELECT g.user_id, g.data_set_id, g.node_id FROM user_grants g WHERE g.user_id IN ` + in + ` AND g.kind = 'DATA_SET'
-			UNION ALL
-			SELECT l.user_id, tg.data_set_id, tg.node_id FROM user_type_links l JOIN user_type_grants tg ON tg.user_type_id = l.user_type_id
-				WHERE l.user_id IN ` + in + ` AND tg.kind = 'DATA_SET'`
-		if err := scanPairs(ctx, c, accessSQL, append(slices.Clone(args), args...), func(u, ds int64, node sql.NullInt64) {
-			out[int(u)][fmt.Sprintf("D%d:%d", ds, node.Int64)] = true
-		}); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-// effectiveRightsSQL selects the distinct (user_id, right_id) pairs of the users in
-// the IN list `in` that are effective in some scope: held by any path (direct grant of
-// an application or company-specific right, a type's role, a type's company-specific
-// right), the user active, and not read-only for a WRITE right. With only, just those
-// rights are considered, in every branch, so a change that touches a few rights does
-// not read everything its users hold.
-func effectiveRightsSQL(in string, ids []any, only []int) (string, []any) {
-	filter := func(col string) (string, []any) {
-		if len(only) == 0 {
-			return "", nil
-		}
-		rin, rargs := inList(only)
-		return " AND " + col + " IN " + rin, rargs
-	}
-	gf, gargs := filter("g.right_id")
-	rf, rargs := filter("rr.right_id")
-	tf, targs := filter("tg.right_id")
-	q := `SELECT DISTINCT x.user_id, x.right_id FROM (
-			SELECT g.user_id, g.right_id FROM user_grants g WHERE g.user_id IN ` + in + ` AND g.kind IN ('APP_RIGHT', 'COMPANY_RIGHT')` + gf + `
-			UNION ALL
-			SELECT l.user_id, rr.right_id FROM user_type_links l JOIN user_type_roles tr ON tr.user_type_id = l.user_type_id
-				JOIN role_rights rr ON rr.role_id = tr.role_id WHERE l.user_id IN ` + in + rf + `
-			UNION ALL
-			SELECT l.user_id, tg.right_id FROM user_type_links l JOIN user_type_grants tg ON tg.user_type_id = l.user_type_id
-				WHERE l.user_id IN ` + in + ` AND tg.kind = 'COMPANY_RIGHT'` + tf + `
-		) x JOIN users u ON u.id = x.user_id JOIN rights r ON r.id = x.right_id
-		WHERE u.active = ? AND (r.kind = 'READ' OR NOT (u.read_only = ? OR EXISTS (
-			SELECT 1 FROM user_type_links l2 JOIN user_types t ON t.id = l2.user_type_id WHERE l2.user_id = u.id AND t.read_only = ?)))`
-	var args []any
-	args = append(append(args, ids...), gargs...)
-	args = append(append(args, ids...), rargs...)
-	args = append(append(args, ids...), targs...)
-	return q, append(args, true, true, true)
-}
-
 func scanPairs(ctx context.Context, c *gen.Client, query string, args []any, row func(a, b int64, extra sql.NullInt64)) error {
 	rows, err := c.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -168,22 +88,29 @@ func scanPairs(ctx context.Context, c *gen.Client, query string, args []any, row
 }
 
 // diff compares two snapshots of the same users.
-func diff(ctx context.Context, c *gen.Client, users []int, before, after holdings, names map[int]string) (*Impact, error) {
+func diff(ctx context.Context, c *gen.Client, users []int, before, after *holdings, names map[int]string) (*Impact, error) {
 	imp := &Impact{}
 	gained, lost := map[int]int{}, map[int]int{}
 	var detailed []UserImpact
 	var rightIDs []int
-	for _, id := range users {
+	for i, id := range users {
 		var ui UserImpact
-		for k := range after[id] {
-			if !before[id][k] {
-				ui.add(k, true, gained, &rightIDs)
+		before.changes(after, i, func(rightID int, gain bool) {
+			counts := lost
+			if gain {
+				counts = gained
 			}
-		}
-		for k := range before[id] {
-			if !after[id][k] {
-				ui.add(k, false, lost, &rightIDs)
+			counts[rightID]++
+			rightIDs = append(rightIDs, rightID)
+			if gain {
+				ui.Gained = append(ui.Gained, &gen.Right{ID: rightID})
+			} else {
+				ui.Lost = append(ui.Lost, &gen.Right{ID: rightID})
 			}
+		})
+		if before.scopes != nil {
+			ui.AccessGained = scopesMissing(after.scopes[i], before.scopes[i])
+			ui.AccessLost = scopesMissing(before.scopes[i], after.scopes[i])
 		}
 		if len(ui.Gained)+len(ui.Lost)+len(ui.AccessGained)+len(ui.AccessLost) == 0 {
 			continue
@@ -236,29 +163,6 @@ func diff(ctx context.Context, c *gen.Client, users []int, before, after holding
 	return imp, nil
 }
 
-func (ui *UserImpact) add(key string, gain bool, counts map[int]int, rightIDs *[]int) {
-	switch key[0] {
-	case 'R':
-		id, _ := strconv.Atoi(key[1:])
-		counts[id]++
-		*rightIDs = append(*rightIDs, id)
-		r := &gen.Right{ID: id}
-		if gain {
-			ui.Gained = append(ui.Gained, r)
-		} else {
-			ui.Lost = append(ui.Lost, r)
-		}
-	case 'D':
-		var s Scope
-		fmt.Sscanf(key[1:], "%d:%d", &s.DataSetID, &s.NodeID)
-		if gain {
-			ui.AccessGained = append(ui.AccessGained, s)
-		} else {
-			ui.AccessLost = append(ui.AccessLost, s)
-		}
-	}
-}
-
 // resolve replaces the placeholder rights with the loaded ones, in key order.
 func (ui *UserImpact) resolve(rights map[int]*gen.Right) {
 	fill := func(list []*gen.Right) []*gen.Right {
@@ -272,14 +176,8 @@ func (ui *UserImpact) resolve(rights map[int]*gen.Right) {
 		return out
 	}
 	ui.Gained, ui.Lost = fill(ui.Gained), fill(ui.Lost)
-	order := func(a, b Scope) int {
-		if a.DataSetID != b.DataSetID {
-			return a.DataSetID - b.DataSetID
-		}
-		return a.NodeID - b.NodeID
-	}
-	slices.SortFunc(ui.AccessGained, order)
-	slices.SortFunc(ui.AccessLost, order)
+	slices.SortFunc(ui.AccessGained, compareScopes)
+	slices.SortFunc(ui.AccessLost, compareScopes)
 }
 
 // measure runs change and reports its impact on users. With dryRun the change is
@@ -309,7 +207,7 @@ func measure(ctx context.Context, c *gen.Client, users []int, r reach, dryRun bo
 			return nil, fmt.Errorf("dry run needs a transaction: %w", err)
 		}
 	}
-	var after holdings
+	var after *holdings
 	err = change()
 	if err == nil {
 		after, err = snapshot(ctx, c, users, r)

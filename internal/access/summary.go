@@ -41,46 +41,23 @@ type UserTypeCount struct {
 	Count    int
 }
 
-// Summarize answers bulkSummary for a selection, set-wise: a few grouped statements
-// per chunk of users, however many users and grants there are.
+// Summarize answers bulkSummary for a selection, set-wise: a few statements per chunk
+// of users that stream plain id rows, counted in Go, however many users and grants
+// there are.
 func Summarize(ctx context.Context, c *gen.Client, sel UserSelection) (*Summary, error) {
 	users, err := sel.Resolve(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	direct, effective, roles, types := map[int]int{}, map[int]int{}, map[int]int{}, map[int]int{}
-	add := func(into map[int]int) func(a, b int64, _ sql.NullInt64) {
-		return func(a, b int64, _ sql.NullInt64) { into[int(a)] += int(b) }
+	// Rights are counted from the users' holdings, computed as for an impact.
+	h, err := snapshot(ctx, c, users, reach{allRights: true})
+	if err != nil {
+		return nil, err
 	}
-	// Users are split among chunks, so per-chunk distinct counts add up.
-	for chunk := range slices.Chunk(users, chunkSize) {
-		in, args := inList(chunk)
-		queries := []struct {
-			sql  string
-			args []any
-			into map[int]int
-		}{
-			{`SELECT g.right_id, COUNT(DISTINCT g.user_id) FROM user_grants g
-				WHERE g.user_id IN ` + in + ` AND g.kind IN ('APP_RIGHT', 'COMPANY_RIGHT') GROUP BY g.right_id`, args, direct},
-			{`SELECT x.role_id, COUNT(DISTINCT x.user_id) FROM (
-					SELECT ur.user_id, ur.role_id FROM user_roles ur WHERE ur.user_id IN ` + in + `
-					UNION ALL
-					SELECT l.user_id, tr.role_id FROM user_type_links l JOIN user_type_roles tr ON tr.user_type_id = l.user_type_id
-						WHERE l.user_id IN ` + in + `
-				) x GROUP BY x.role_id`, append(slices.Clone(args), args...), roles},
-			{`SELECT l.user_type_id, COUNT(*) FROM user_type_links l WHERE l.user_id IN ` + in + ` GROUP BY l.user_type_id`, args, types},
-		}
-		eff, eargs := effectiveRightsSQL(in, args, nil)
-		queries = append(queries, struct {
-			sql  string
-			args []any
-			into map[int]int
-		}{`SELECT e.right_id, COUNT(*) FROM (` + eff + `) e GROUP BY e.right_id`, eargs, effective})
-		for _, q := range queries {
-			if err := scanPairs(ctx, c, q.sql, q.args, add(q.into)); err != nil {
-				return nil, err
-			}
-		}
+	direct, effective := h.count(h.direct), h.count(h.effective)
+	roles, types, err := countRolesAndTypes(ctx, c, users)
+	if err != nil {
+		return nil, err
 	}
 	s := &Summary{Count: len(users)}
 	rights, err := c.Right.Query().Order(right.ByKey()).All(ctx)
@@ -106,4 +83,43 @@ func Summarize(ctx context.Context, c *gen.Client, sel UserSelection) (*Summary,
 	}
 	slices.SortStableFunc(s.Rights, func(a, b RightCount) int { return strings.Compare(a.Right.Key, b.Right.Key) })
 	return s, nil
+}
+
+// countRolesAndTypes counts, per role, the users holding it directly or through a
+// linked type (SPEC §2.7), and per type the users linked to it. A user holding a role
+// by several paths counts once.
+func countRolesAndTypes(ctx context.Context, c *gen.Client, users []int) (roles, types map[int]int, err error) {
+	typeRoles := map[int][]int{}
+	ts, err := c.UserType.Query().WithRoles(func(q *gen.RoleQuery) { q.Select(role.FieldID) }).All(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, t := range ts {
+		for _, r := range t.Edges.Roles {
+			typeRoles[t.ID] = append(typeRoles[t.ID], r.ID)
+		}
+	}
+	roles, types = map[int]int{}, map[int]int{}
+	for chunk := range slices.Chunk(users, chunkSize) {
+		in, args := inList(chunk)
+		held := map[int][]int{} // user → roles, by any path
+		if err := scanPairs(ctx, c, `SELECT ur.user_id, ur.role_id FROM user_roles ur WHERE ur.user_id IN `+in, args,
+			func(u, r int64, _ sql.NullInt64) { held[int(u)] = append(held[int(u)], int(r)) }); err != nil {
+			return nil, nil, err
+		}
+		if err := scanPairs(ctx, c, `SELECT l.user_id, l.user_type_id FROM user_type_links l WHERE l.user_id IN `+in, args,
+			func(u, t int64, _ sql.NullInt64) {
+				types[int(t)]++
+				held[int(u)] = append(held[int(u)], typeRoles[int(t)]...)
+			}); err != nil {
+			return nil, nil, err
+		}
+		for _, rs := range held {
+			slices.Sort(rs)
+			for _, r := range slices.Compact(rs) {
+				roles[r]++
+			}
+		}
+	}
+	return roles, types, nil
 }

@@ -1,0 +1,332 @@
+package access
+
+import (
+	"context"
+	"database/sql"
+	"math/bits"
+	"slices"
+
+	gen "latchkey/ent"
+	"latchkey/ent/right"
+	"latchkey/ent/schema/enums"
+	"latchkey/ent/usertypegrant"
+)
+
+// Effective holdings of many users at once (bulkSummary, and the before and after
+// snapshots of every change's impact) are computed here, in Go, from a few streams of
+// plain integer rows per chunk of users: their direct grants, their type links and
+// which of them are masked. What a user type holds (its roles' rights, its
+// company-specific rights, its data-set access, its read-only flag) is read once per
+// snapshot — an account has tens of types, not thousands — and a linked user gets it
+// by a bitwise OR. This is the same rule as Decide, EffectiveRights and HoldsRight
+// (held by any path, the user active, not read-only for a WRITE right), without SQL
+// expanding every link into (user, right) pairs and sorting them for DISTINCT.
+
+// rightSet is a set of the measured rights, one bit each (see measured.bit).
+type rightSet []uint64
+
+func (s rightSet) add(bit int) { s[bit/64] |= 1 << (bit % 64) }
+
+func (s rightSet) or(o rightSet) {
+	for i := range s {
+		s[i] |= o[i]
+	}
+}
+
+// each calls fn with every bit in s.
+func (s rightSet) each(fn func(bit int)) {
+	for i, w := range s {
+		for w != 0 {
+			fn(i*64 + bits.TrailingZeros64(w))
+			w &= w - 1
+		}
+	}
+}
+
+// measured is what a snapshot measures within a reach: the rights (each a bit of a
+// rightSet) and, per user type that bears on them, what the type holds.
+type measured struct {
+	rights []int       // right ids, ascending; bit i is rights[i]
+	all    bool        // every right of the catalogue is measured
+	bit    map[int]int // right id → bit
+	write  rightSet    // the WRITE rights, which read-only masks
+	access bool        // data-set access is measured too
+	types  map[int]*typeBundle
+}
+
+// typeBundle is what one user type holds, within the measured rights.
+type typeBundle struct {
+	rights   rightSet // its roles' rights and its company-specific rights (any scope)
+	readOnly bool
+	access   []Scope // its data-set access
+}
+
+func (m *measured) words() int { return (len(m.rights) + 63) / 64 }
+
+func (m *measured) newSet() rightSet { return make(rightSet, m.words()) }
+
+// loadMeasured reads the rights r reaches and the user types that bear on them: a
+// type matters when it holds one of the rights, carries data-set access that is
+// measured, or is read-only while a WRITE right is measured.
+func loadMeasured(ctx context.Context, c *gen.Client, r reach) (*measured, error) {
+	m := &measured{bit: map[int]int{}, all: r.allRights, access: r.access, types: map[int]*typeBundle{}}
+	q := c.Right.Query().Select(right.FieldID, right.FieldKind).Order(right.ByID())
+	if !r.allRights {
+		q.Where(right.IDIn(Unique(r.rights)...))
+	}
+	var rights []*gen.Right
+	if r.allRights || len(r.rights) > 0 {
+		var err error
+		if rights, err = q.All(ctx); err != nil {
+			return nil, err
+		}
+	}
+	for i, rt := range rights {
+		m.rights = append(m.rights, rt.ID)
+		m.bit[rt.ID] = i
+	}
+	m.write = m.newSet()
+	for i, rt := range rights {
+		if rt.Kind == right.KindWRITE {
+			m.write.add(i)
+		}
+	}
+	anyWrite := slices.ContainsFunc(m.write, func(w uint64) bool { return w != 0 })
+	if len(m.rights) == 0 && !m.access {
+		return m, nil
+	}
+	types, err := c.UserType.Query().
+		WithRoles(func(q *gen.RoleQuery) { q.WithRights(func(q *gen.RightQuery) { q.Select(right.FieldID) }) }).
+		WithGrants(func(q *gen.UserTypeGrantQuery) {
+			q.Where(usertypegrant.KindIn(enums.GrantCompanyRight, enums.GrantDataSet))
+		}).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range types {
+		b := &typeBundle{rights: m.newSet(), readOnly: t.ReadOnly}
+		held := false
+		for _, role := range t.Edges.Roles {
+			for _, rt := range role.Edges.Rights {
+				if i, ok := m.bit[rt.ID]; ok {
+					b.rights.add(i)
+					held = true
+				}
+			}
+		}
+		for _, g := range t.Edges.Grants {
+			switch {
+			case g.Kind == enums.GrantCompanyRight && g.RightID != nil:
+				if i, ok := m.bit[*g.RightID]; ok {
+					b.rights.add(i)
+					held = true
+				}
+			case g.Kind == enums.GrantDataSet && m.access:
+				b.access = append(b.access, Scope{DataSetID: deref(g.DataSetID), NodeID: deref(g.NodeID)})
+			}
+		}
+		if held || len(b.access) > 0 || (t.ReadOnly && anyWrite) {
+			m.types[t.ID] = b
+		}
+	}
+	return m, nil
+}
+
+// holdings is what each of a list of users holds within the measured rights: by
+// position in the list, the rights they hold directly (a direct grant by any
+// source, masked or not), the rights they hold effectively, and, when measured, the
+// data-set scopes they can access (ascending, unique; nil when not measured).
+type holdings struct {
+	*measured
+	users             []int
+	direct, effective []rightSet
+	scopes            [][]Scope
+}
+
+// snapshot reads what users hold, set-wise: per chunk of users, one statement for
+// their direct grants, one for their type links and one for their masks.
+func snapshot(ctx context.Context, c *gen.Client, users []int, r reach) (*holdings, error) {
+	m, err := loadMeasured(ctx, c, r)
+	if err != nil {
+		return nil, err
+	}
+	h := &holdings{measured: m, users: users, direct: make([]rightSet, len(users)), effective: make([]rightSet, len(users))}
+	words := m.words()
+	directBits, effectiveBits := make([]uint64, len(users)*words), make([]uint64, len(users)*words)
+	for i := range users {
+		h.direct[i] = directBits[i*words : (i+1)*words : (i+1)*words]
+		h.effective[i] = effectiveBits[i*words : (i+1)*words : (i+1)*words]
+	}
+	if m.access {
+		h.scopes = make([][]Scope, len(users))
+	}
+	if len(m.rights) == 0 && !m.access {
+		return h, nil
+	}
+	pos := make(map[int]int, len(users))
+	for i, id := range users {
+		pos[id] = i
+	}
+	var typeIDs []int
+	for id := range m.types {
+		typeIDs = append(typeIDs, id)
+	}
+	slices.Sort(typeIDs)
+	for start := 0; start < len(users); start += chunkSize {
+		chunk := users[start:min(len(users), start+chunkSize)]
+		if err := h.readChunk(ctx, c, chunk, pos, typeIDs); err != nil {
+			return nil, err
+		}
+	}
+	for i := range h.scopes {
+		slices.SortFunc(h.scopes[i], compareScopes)
+		h.scopes[i] = slices.Compact(h.scopes[i])
+	}
+	return h, nil
+}
+
+// readChunk reads one chunk of the users into h (pos gives each user's position):
+// their direct grants, then what their linked types hold, then the masks.
+func (h *holdings) readChunk(ctx context.Context, c *gen.Client, chunk []int, pos map[int]int, typeIDs []int) error {
+	in, args := inList(chunk)
+	// Every grant of the users that decides a right or data-set access is read from
+	// the index; those of rights not measured are skipped here.
+	q := `SELECT g.user_id, g.grant_key FROM user_grants g WHERE g.user_id IN ` + in + ` AND ` + heldGrantKeys
+	if err := scanKeys(ctx, c, q, args, func(u int, key []byte) {
+		rightID, scope := parseKey(key)
+		i := pos[u]
+		if b, ok := h.bit[rightID]; ok && rightID != 0 {
+			h.direct[i].add(b)
+		} else if scope.DataSetID != 0 && h.access {
+			h.scopes[i] = append(h.scopes[i], scope)
+		}
+	}); err != nil {
+		return err
+	}
+	for _, id := range chunk {
+		i := pos[id]
+		copy(h.effective[i], h.direct[i])
+	}
+	// readOnly marks the users of this chunk a read-only type masks.
+	readOnly := map[int]bool{}
+	if len(typeIDs) > 0 {
+		tin, targs := inList(typeIDs)
+		q := `SELECT l.user_id, l.user_type_id FROM user_type_links l WHERE l.user_id IN ` + in + ` AND l.user_type_id IN ` + tin
+		if err := scanPairs(ctx, c, q, append(slices.Clone(args), targs...), func(u, t int64, _ sql.NullInt64) {
+			i, b := pos[int(u)], h.types[int(t)]
+			h.effective[i].or(b.rights)
+			if h.access {
+				h.scopes[i] = append(h.scopes[i], b.access...)
+			}
+			if b.readOnly {
+				readOnly[i] = true
+			}
+		}); err != nil {
+			return err
+		}
+	}
+	if len(h.rights) == 0 {
+		return nil
+	}
+	// Masks (SPEC §2.3, §2.5): few users are inactive or read-only, so only they are
+	// read. A user who no longer exists holds no grant and no link, so holds nothing.
+	q = `SELECT u.id, u.active, u.read_only FROM users u WHERE u.id IN ` + in + ` AND (u.active = ? OR u.read_only = ?)`
+	if err := scanPairs(ctx, c, q, append(slices.Clone(args), false, true), func(u, active int64, ro sql.NullInt64) {
+		i := pos[int(u)]
+		if active == 0 {
+			clear(h.effective[i])
+		} else if ro.Int64 != 0 {
+			readOnly[i] = true
+		}
+	}); err != nil {
+		return err
+	}
+	for i := range readOnly {
+		for w := range h.effective[i] {
+			h.effective[i][w] &^= h.write[w]
+		}
+	}
+	return nil
+}
+
+// changes calls fn with every right user i (by position) holds effectively in
+// after but not in h (gain) or in h but not in after (loss). Both snapshots are of
+// the same users; their measured rights differ only when the change created or
+// deleted rights.
+func (h *holdings) changes(after *holdings, i int, fn func(rightID int, gain bool)) {
+	if slices.Equal(h.rights, after.rights) {
+		b, a := h.effective[i], after.effective[i]
+		for w := range b {
+			rightSet{a[w] &^ b[w]}.each(func(bit int) { fn(h.rights[w*64+bit], true) })
+			rightSet{b[w] &^ a[w]}.each(func(bit int) { fn(h.rights[w*64+bit], false) })
+		}
+		return
+	}
+	held := func(s *holdings) map[int]bool {
+		out := map[int]bool{}
+		s.effective[i].each(func(bit int) { out[s.rights[bit]] = true })
+		return out
+	}
+	b, a := held(h), held(after)
+	for id := range a {
+		if !b[id] {
+			fn(id, true)
+		}
+	}
+	for id := range b {
+		if !a[id] {
+			fn(id, false)
+		}
+	}
+}
+
+// scopesMissing returns the scopes of have that lack does not hold (both ascending
+// and unique).
+func scopesMissing(have, lack []Scope) []Scope {
+	var out []Scope
+	for _, s := range have {
+		if _, found := slices.BinarySearchFunc(lack, s, compareScopes); !found {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func compareScopes(a, b Scope) int {
+	if a.DataSetID != b.DataSetID {
+		return a.DataSetID - b.DataSetID
+	}
+	return a.NodeID - b.NodeID
+}
+
+// count returns, per right id, how many of the users hold it in sets (h.direct or
+// h.effective).
+func (h *holdings) count(sets []rightSet) map[int]int {
+	perBit := make([]int, len(h.rights))
+	for _, s := range sets {
+		s.each(func(bit int) { perBit[bit]++ })
+	}
+	out := make(map[int]int, len(h.rights))
+	for bit, n := range perBit {
+		out[h.rights[bit]] = n
+	}
+	return out
+}
+
+// scanKeys runs query, which selects (user id, grant key) rows, calling row for each.
+func scanKeys(ctx context.Context, c *gen.Client, query string, args []any, row func(user int, key []byte)) error {
+	rows, err := c.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var user int
+		var key sql.RawBytes // read in place: no string per row
+		if err := rows.Scan(&user, &key); err != nil {
+			return err
+		}
+		row(user, key)
+	}
+	return rows.Err()
+}
