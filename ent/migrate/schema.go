@@ -1010,9 +1010,9 @@ var (
 				},
 			},
 			{
-				Name:    "usergrant_data_set_id",
+				Name:    "usergrant_data_set_id_kind_node_id_user_id",
 				Unique:  false,
-				Columns: []*schema.Column{UserGrantsColumns[12]},
+				Columns: []*schema.Column{UserGrantsColumns[12], UserGrantsColumns[1], UserGrantsColumns[13], UserGrantsColumns[9]},
 				Annotation: &entsql.IndexAnnotation{
 					Where: "data_set_id IS NOT NULL",
 				},

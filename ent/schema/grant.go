@@ -84,7 +84,10 @@ func (UserGrant) Indexes() []ent.Index {
 		index.Fields("user_id", "grant_key", "source_key").Unique().StorageKey("uniq_user_grants_path"),
 		index.Fields("account_id"),
 		setOnly("right_id"),
-		setOnly("data_set_id"),
+		// Who has access to a data set (whoCan, the access side of every set-wise
+		// question) is read from this index alone; it also serves the data set's
+		// foreign key.
+		setOnly("data_set_id", "kind", "node_id", "user_id"),
 		setOnly("node_id"),
 		setOnly("org_unit_id"),
 		setOnly("dashboard_id"),
@@ -94,14 +97,15 @@ func (UserGrant) Indexes() []ent.Index {
 	}
 }
 
-// setOnly indexes an optional column of user_grants where it is set. A grant sets
+// setOnly indexes an optional column of user_grants (followed by more columns, if
+// given) where it is set. A grant sets
 // one or two of them (its kind's target, its role), and a bulk change writes hundreds
 // of thousands of grants, so on SQLite each grant row is written only to the indexes
 // of the columns it sets: a partial index serves every lookup by value (col = ?,
 // col IN …, and the foreign keys' cascades) as a full one does. MySQL has no partial
 // indexes and ignores the condition.
-func setOnly(column string) ent.Index {
-	return index.Fields(column).Annotations(entsql.IndexWhere(column + " IS NOT NULL"))
+func setOnly(column string, more ...string) ent.Index {
+	return index.Fields(append([]string{column}, more...)...).Annotations(entsql.IndexWhere(column + " IS NOT NULL"))
 }
 
 func (UserGrant) Mixin() []ent.Mixin {

@@ -23,12 +23,15 @@ func existsFor(s *sql.Selector, sub string, args ...any) *sql.Predicate {
 	return sql.ExprP("EXISTS ("+fmt.Sprintf(sub, s.C(user.FieldID))+")", args...)
 }
 
-// idIn is "users.id IN (sub)" for a subquery that lists user ids: the database
-// computes the set once, from the role's or type's side, instead of probing every
-// user (what makes a filtered page with its totalCount cheap at 100k users).
-// MySQL turns it back into a correlated probe where that is cheaper.
+// idIn is "users.id IN (sub)" for a subquery that lists user ids (a column named
+// user_id): the database computes the set once, from the role's or type's side,
+// instead of probing every user (what makes a filtered page with its totalCount
+// cheap at 100k users). The subquery is wrapped in a derived table because MariaDB
+// and MySQL cannot turn an IN over a UNION into a semi-join: they would run it once
+// per user instead (measured at 100k users: 2.9 s instead of 0.2 s for whoCan);
+// SQLite plans both forms alike.
 func idIn(s *sql.Selector, sub string, args ...any) *sql.Predicate {
-	return sql.ExprP(s.C(user.FieldID)+" IN ("+sub+")", args...)
+	return sql.ExprP(s.C(user.FieldID)+" IN (SELECT x.user_id FROM ("+sub+") AS x)", args...)
 }
 
 // HoldsRole is true for users who hold the role directly or through a linked type
