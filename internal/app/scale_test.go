@@ -39,7 +39,7 @@ func testSeedAndBench(t *testing.T, dbURL string) {
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatalf("seed did not print its report as JSON (%v): %q", err, r.stdout)
 	}
-	if rep.Account != seed.DefaultAccount || rep.Users != 502 || rep.SelectionUsers != 100 || rep.HierarchyNodes != 10_000 {
+	if rep.Account != seed.DefaultAccount || rep.Users != 502 || rep.SelectionUsers != 100 || rep.HierarchyNodes != 10_000 || rep.Seconds <= 0 {
 		t.Errorf("seed report: %+v", rep)
 	}
 	if !strings.Contains(r.stderr, "direct grants") {

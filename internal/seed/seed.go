@@ -106,7 +106,8 @@ type Report struct {
 	Operator        string        `json:"operator"`
 	Selection       string        `json:"selection"`
 	SelectionUsers  int           `json:"selectionUsers"`
-	Duration        time.Duration `json:"duration"`
+	Duration        time.Duration `json:"-"`
+	Seconds         float64       `json:"seconds"` // Duration, for the JSON report
 }
 
 // ErrAccountInUse is returned for an account that already has more than
@@ -164,6 +165,7 @@ func Run(ctx context.Context, st *store.Store, o Options) (*Report, error) {
 		return nil, err
 	}
 	rep.Duration = time.Since(start)
+	rep.Seconds = rep.Duration.Round(time.Millisecond).Seconds()
 	s.logf("done: %d users, %d user grants", rep.Users, rep.UserGrants)
 	return rep, nil
 }
