@@ -60,12 +60,17 @@ func decodeOne(t *testing.T, stdout string) bootstrapOutput {
 // TestCommandLine drives migrate, bootstrap and token through app.Main against a
 // database file (and a MySQL database when LATCHKEY_TEST_MYSQL_DSN is set), and
 // checks the credentials they print against a server over the same database.
-func TestCommandLine(t *testing.T) {
+func TestCommandLine(t *testing.T) { eachDatabaseURL(t, testCommandLine) }
+
+// eachDatabaseURL runs fn as subtests "sqlite" (a database file) and "mysql" (a fresh
+// database; skipped unless LATCHKEY_TEST_MYSQL_DSN is set), with the database's URL
+// as the commands take it.
+func eachDatabaseURL(t *testing.T, fn func(t *testing.T, dbURL string)) {
 	t.Run("sqlite", func(t *testing.T) {
-		testCommandLine(t, "sqlite://"+filepath.ToSlash(filepath.Join(t.TempDir(), "x.db")))
+		fn(t, "sqlite://"+filepath.ToSlash(filepath.Join(t.TempDir(), "x.db")))
 	})
 	t.Run("mysql", func(t *testing.T) {
-		testCommandLine(t, storetest.CreateMySQLDatabase(t))
+		fn(t, storetest.CreateMySQLDatabase(t))
 	})
 }
 

@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,20 +10,12 @@ import (
 	"latchkey/internal/bench"
 	"latchkey/internal/seed"
 	"latchkey/internal/store"
-	"latchkey/internal/store/storetest"
 )
 
 // TestSeedAndBench drives the seed and bench commands through app.Main, as the
 // README's "Performance" section does: seed an account, serve it, bench it with the
 // default token (the seed's operator) and the raw-SQL comparison.
-func TestSeedAndBench(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) {
-		testSeedAndBench(t, "sqlite://"+filepath.ToSlash(filepath.Join(t.TempDir(), "x.db")))
-	})
-	t.Run("mysql", func(t *testing.T) {
-		testSeedAndBench(t, storetest.CreateMySQLDatabase(t))
-	})
-}
+func TestSeedAndBench(t *testing.T) { eachDatabaseURL(t, testSeedAndBench) }
 
 func testSeedAndBench(t *testing.T, dbURL string) {
 	ctx := t.Context()
