@@ -72,11 +72,16 @@ func (s *Store) migrateSchema(ctx context.Context) error {
 	}
 }
 
-// sqliteJoinIndexes index the join tables of many-to-many edges from their second
-// column, for the set-wise questions that start from a role, type, right or user
-// (holders of a role, a type's users, a user's groups). ent's schema cannot declare
-// indexes on its join tables; MySQL has these already, as its foreign keys' indexes.
-var sqliteJoinIndexes = []struct {
+// sqliteIndexes are SQLite's alone. The join tables of many-to-many edges are
+// indexed from their second column, for the set-wise questions that start from a
+// role, type, right or user (holders of a role, a type's users, a user's groups):
+// ent's schema cannot declare indexes on its join tables, and MySQL has these
+// already, as its foreign keys' indexes. users_masks is a narrow copy of what a
+// set-wise question checks of each user it finds (account, active, read-only), so
+// counting thousands of holders reads a few pages of it instead of the wide user
+// rows (whoCan's count at 100k users: 17 ms -> 11 ms in C SQLite); InnoDB's rows
+// are clustered by id, so MySQL gains nothing from it.
+var sqliteIndexes = []struct {
 	table, name string
 	columns     []string
 }{
@@ -85,15 +90,16 @@ var sqliteJoinIndexes = []struct {
 	{"user_type_roles", "user_type_roles_by_role", []string{"role_id", "user_type_id"}},
 	{"role_rights", "role_rights_by_right", []string{"right_id", "role_id"}},
 	{"group_users", "group_users_by_user", []string{"user_id", "group_id"}},
+	{"users", "users_masks", []string{"id", "account_id", "active", "read_only"}},
 }
 
 // SQLiteMigrateOptions are how SQLite follows the ent schema: removed indexes are
-// dropped (so an old unique constraint cannot reject writes), and the join-table
-// indexes above are part of the desired schema.
+// dropped (so an old unique constraint cannot reject writes), and the indexes above
+// are part of the desired schema.
 func SQLiteMigrateOptions() []schema.MigrateOption {
 	return []schema.MigrateOption{schema.WithDropIndex(true), schema.WithDiffHook(func(next schema.Differ) schema.Differ {
 		return schema.DiffFunc(func(current, desired *atlas.Schema) ([]atlas.Change, error) {
-			for _, ix := range sqliteJoinIndexes {
+			for _, ix := range sqliteIndexes {
 				t, ok := desired.Table(ix.table)
 				if !ok {
 					return nil, fmt.Errorf("store: no table %s to index", ix.table)
