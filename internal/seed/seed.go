@@ -170,19 +170,20 @@ func Run(ctx context.Context, st *store.Store, o Options) (*Report, error) {
 	return rep, nil
 }
 
-// withoutChecks turns off MySQL's per-row foreign-key and uniqueness checks on the
-// transaction's connection for the bulk load (every row is built consistent, and
-// TestSeed checks it), and returns the function that turns them back on. SQLite
-// cannot switch foreign keys off inside a transaction; its checks stay.
+// withoutChecks turns off MySQL's per-row foreign-key checks on the transaction's
+// connection for the bulk load (every row is built consistent, and TestSeed checks
+// it), and returns the function that turns them back on. Uniqueness stays checked:
+// an account being seeded may already hold a few users. SQLite cannot switch
+// foreign keys off inside a transaction; its checks stay.
 func (s *seeder) withoutChecks(ctx context.Context) (func() error, error) {
 	if s.dialect != dialect.MySQL {
 		return func() error { return nil }, nil
 	}
-	if _, err := s.c.ExecContext(ctx, "SET SESSION foreign_key_checks = 0, SESSION unique_checks = 0"); err != nil {
+	if _, err := s.c.ExecContext(ctx, "SET SESSION foreign_key_checks = 0"); err != nil {
 		return nil, err
 	}
 	return func() error {
-		_, err := s.c.ExecContext(ctx, "SET SESSION foreign_key_checks = 1, SESSION unique_checks = 1")
+		_, err := s.c.ExecContext(ctx, "SET SESSION foreign_key_checks = 1")
 		return err
 	}, nil
 }
