@@ -793,7 +793,9 @@ func (s *seeder) operator() error {
 // specialUser adds an active, writable, hand-made user and returns their id.
 func (s *seeder) specialUser(i int, userName, dept string) (int, error) {
 	row := s.userRow(i, userName, dept)
-	row[12], row[13], row[14], row[15] = nil, false, true, user.StatusACTIVE.String()
+	for column, v := range map[string]any{"external_id": nil, "read_only": false, "active": true, "status": user.StatusACTIVE.String()} {
+		row[slices.Index(userColumns, column)] = v
+	}
 	if err := s.insert("users", userColumns, [][]any{row}); err != nil {
 		return 0, err
 	}
