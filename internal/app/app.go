@@ -169,6 +169,7 @@ func command(cfg *Config, stdout io.Writer) *cli.Command {
 					&cli.IntFlag{Name: "concurrency", Value: bench.DefaultConcurrency, Usage: "concurrent clients for can (the other reads use up to 4)", Destination: &benchArgs.Concurrency},
 					&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of a table", Destination: &benchArgs.JSON},
 					&cli.BoolFlag{Name: "no-raw-sql", Usage: "skip the comparison with hand-written SQL (when --database is not the server's)", Destination: &benchArgs.NoRawSQL},
+					&cli.StringSliceFlag{Name: "ops", Usage: "run only these operations (comma-separated names as in the table, e.g. can,whoCan)", Destination: &benchArgs.Ops},
 				),
 				Action: func(ctx context.Context, cmd *cli.Command) error {
 					return Bench(ctx, *cfg, benchArgs, stdout, cmd.Root().ErrWriter)

@@ -50,6 +50,7 @@ type benchArgs struct {
 	Concurrency int
 	JSON        bool
 	NoRawSQL    bool
+	Ops         []string
 }
 
 // Bench drives the server at args.URL and prints the table (or JSON). Without a
@@ -58,7 +59,7 @@ type benchArgs struct {
 // the server under test.
 func Bench(ctx context.Context, cfg Config, args benchArgs, stdout, progress io.Writer) error {
 	o := bench.Options{URL: args.URL, Token: args.Token, SCIMToken: args.SCIMToken, Duration: args.Duration,
-		Concurrency: args.Concurrency, Out: stdout, JSON: args.JSON, Progress: progress}
+		Concurrency: args.Concurrency, Ops: args.Ops, Out: stdout, JSON: args.JSON, Progress: progress}
 	if args.Token == "" || !args.NoRawSQL {
 		log := newLogger(cfg)
 		st, err := store.Open(ctx, cfg.Database, store.WithLogger(log))

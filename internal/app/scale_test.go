@@ -76,6 +76,26 @@ func testSeedAndBench(t *testing.T, dbURL string) {
 		}
 	}
 
+	// --ops runs only the operations named; an unknown name is refused with the list.
+	r = latchkey(t, ctx, cmd("bench", "--url", env.Server.URL, "--duration", "100ms", "--json", "--ops", "whoCan,can")...)
+	if r.code != 0 {
+		t.Fatalf("bench --ops: exit %d, stderr %q", r.code, r.stderr)
+	}
+	out = bench.Report{}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, op := range out.Ops {
+		names = append(names, op.Name)
+	}
+	if strings.Join(names, ",") != "can,whoCan" {
+		t.Errorf("bench --ops whoCan,can ran %v, want can then whoCan", names)
+	}
+	if r := latchkey(t, ctx, cmd("bench", "--url", env.Server.URL, "--ops", "nope")...); r.code == 0 || !strings.Contains(r.stderr, "bulkApplyRole") {
+		t.Errorf("bench --ops nope: exit %d, stderr %q", r.code, r.stderr)
+	}
+
 	// Without a seeded account there is no default token, and the error says what
 	// to do.
 	if r := latchkey(t, ctx, cmd("bench", "--url", env.Server.URL, "--account", "nope")...); r.code == 0 || !strings.Contains(r.stderr, "--token") {

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -31,6 +32,7 @@ type Options struct {
 	Concurrency int           // clients for the concurrent `can` operation (default 16); the other read ops use min(4, Concurrency) clients; SCIM create is sequential
 	Subject     string        // userName of the user the per-user reads ask about (default "bench.subject@seed.example")
 	Selection   string        // department whose users the bulk operations select (default "Claims")
+	Ops         []string      // run only these operations (by name, see Op*); empty: all of them
 	DB          *sql.DB       // optional: the same database, for the raw-SQL comparison
 	Dialect     string        // "sqlite3" or "mysql" when DB is set
 	Out         io.Writer     // where the table (or JSON) is printed (nil: nowhere)
@@ -116,11 +118,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	// has time of its own when ctx has ended).
 	defer r.cleanup(ctx)
 
+	ops, err := r.selected()
+	if err != nil {
+		return nil, err
+	}
 	if err := r.setup(ctx); err != nil {
 		return nil, err
 	}
 	rep := &Report{}
-	for _, op := range r.operations() {
+	for _, op := range ops {
 		if err := ctx.Err(); err != nil {
 			break
 		}
@@ -160,6 +166,25 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	return rep, ctx.Err()
+}
+
+// selected is the operations Options.Ops names, in the order they run; all when it
+// names none.
+func (r *runner) selected() ([]operation, error) {
+	all := r.operations()
+	if len(r.o.Ops) == 0 {
+		return all, nil
+	}
+	var names []string
+	for _, op := range all {
+		names = append(names, op.name)
+	}
+	for _, name := range r.o.Ops {
+		if !slices.Contains(names, name) {
+			return nil, fmt.Errorf("bench: no operation %q (operations: %s)", name, strings.Join(names, ", "))
+		}
+	}
+	return slices.DeleteFunc(all, func(op operation) bool { return !slices.Contains(r.o.Ops, op.name) }), nil
 }
 
 func withDefaults(o Options) Options {
