@@ -68,6 +68,7 @@ func TestSQLitePragmas(t *testing.T) {
 		{"journal_mode", "wal"},
 		{"busy_timeout", "10000"},
 		{"synchronous", "1"}, // NORMAL
+		{"cache_size", "-8192"},
 	}
 	for i := range 2 {
 		conn, err := s.DB.Conn(ctx)

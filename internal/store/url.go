@@ -32,11 +32,16 @@ type Config struct {
 // sqliteParams make concurrent writers queue on the write lock instead of
 // failing with SQLITE_BUSY mid-transaction, keep referential integrity on (off
 // by default in SQLite), and store times in UTC so text order is time order.
+// Each connection caches 8 MB of pages instead of SQLite's 2 MB: at 100k users
+// the index pages a whoCan or a users page walks do not fit in 2 MB, and each
+// miss is a read syscall (bench at 100k users: whoCan p50 60 → 38 ms; peak RSS
+// 99 → 137 MB with the pool's four connections; 16 MB bought nothing more).
 var sqliteParams = []struct{ key, value string }{
 	{"_pragma", "foreign_keys(1)"},
 	{"_pragma", "busy_timeout(10000)"},
 	{"_pragma", "journal_mode(WAL)"},
 	{"_pragma", "synchronous(NORMAL)"},
+	{"_pragma", "cache_size(-8192)"},
 	{"_txlock", "immediate"},
 	{"_timezone", "UTC"},
 }

@@ -26,7 +26,7 @@ func TestParseURLSQLite(t *testing.T) {
 			want: []string{
 				"_pragma=foreign_keys%281%29", "_pragma=busy_timeout%2810000%29",
 				"_pragma=journal_mode%28WAL%29", "_pragma=synchronous%28NORMAL%29",
-				"_txlock=immediate", "_timezone=UTC",
+				"_pragma=cache_size%28-8192%29", "_txlock=immediate", "_timezone=UTC",
 			},
 		},
 		{name: "absolute", url: "sqlite:///var/lib/latchkey/lk.db", path: "/var/lib/latchkey/lk.db", want: []string{"_txlock=immediate"}},
