@@ -41,8 +41,22 @@ func main() {
 		Templates: []*gen.Template{
 			gen.MustParse(gen.NewTemplate("edgetargets").ParseFiles("./ent/template/edgetargets.tmpl")),
 		},
-	}, entc.Extensions(ex))
+	}, entc.Extensions(ex), overrideEntgql("./ent/template/paginate.tmpl"))
 	if err != nil {
 		log.Fatalf("running ent codegen: %v", err)
+	}
+}
+
+// overrideEntgql adds templates that redefine some of entgql's (they need its
+// template functions to parse). Added after the extension, they are parsed after
+// its templates, so their definitions win.
+func overrideEntgql(files ...string) entc.Option {
+	return func(cfg *gen.Config) error {
+		t, err := gen.NewTemplate("entgql overrides").Funcs(entgql.TemplateFuncs).ParseFiles(files...)
+		if err != nil {
+			return err
+		}
+		cfg.Templates = append(cfg.Templates, t)
+		return nil
 	}
 }

@@ -286,9 +286,17 @@ func (_m *APIClientQuery) Paginate(
 	}
 	conn := &APIClientConnection{Edges: []*APIClientEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	countInPage := false
 	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		firstPage := !ignoredEdges && after == nil && before == nil &&
+			(first == nil || *first > 0) && (last == nil || *last > 0) &&
+			_m.path == nil && (_m.ctx.Unique == nil || !*_m.ctx.Unique)
+		switch {
+		case firstPage:
+			// build settles pageInfo from the rows; only totalCount needs the window.
+			countInPage = hasCollectedField(ctx, totalCountField)
+		case hasPagination || ignoredEdges:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -307,6 +315,31 @@ func (_m *APIClientQuery) Paginate(
 	limit := paginateLimit(first, last)
 	if limit != 0 {
 		_m.Limit(limit)
+	}
+	if countInPage {
+		page := pager.applyOrder(_m.Clone())
+		page.ctx.Fields = []string{apiclient.FieldID}
+		page.modifiers = append(page.modifiers, selectWindowCount)
+		rows, err := page.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(rows) == 0 {
+			conn.build(nil, pager, after, first, before, last)
+			return conn, nil
+		}
+		v, err := rows[0].Value(windowCountColumn)
+		if err != nil {
+			return nil, err
+		}
+		if conn.TotalCount, err = windowCount(v); err != nil {
+			return nil, err
+		}
+		ids := make([]int, len(rows))
+		for i, row := range rows {
+			ids[i] = row.ID
+		}
+		_m = (&APIClientClient{config: _m.config}).Query().Where(apiclient.IDIn(ids...))
 	}
 	if field := collectedField(ctx, edgesField, nodeField); field != nil {
 		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
@@ -618,9 +651,17 @@ func (_m *AccountQuery) Paginate(
 	}
 	conn := &AccountConnection{Edges: []*AccountEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	countInPage := false
 	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		firstPage := !ignoredEdges && after == nil && before == nil &&
+			(first == nil || *first > 0) && (last == nil || *last > 0) &&
+			_m.path == nil && (_m.ctx.Unique == nil || !*_m.ctx.Unique)
+		switch {
+		case firstPage:
+			// build settles pageInfo from the rows; only totalCount needs the window.
+			countInPage = hasCollectedField(ctx, totalCountField)
+		case hasPagination || ignoredEdges:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -639,6 +680,31 @@ func (_m *AccountQuery) Paginate(
 	limit := paginateLimit(first, last)
 	if limit != 0 {
 		_m.Limit(limit)
+	}
+	if countInPage {
+		page := pager.applyOrder(_m.Clone())
+		page.ctx.Fields = []string{account.FieldID}
+		page.modifiers = append(page.modifiers, selectWindowCount)
+		rows, err := page.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(rows) == 0 {
+			conn.build(nil, pager, after, first, before, last)
+			return conn, nil
+		}
+		v, err := rows[0].Value(windowCountColumn)
+		if err != nil {
+			return nil, err
+		}
+		if conn.TotalCount, err = windowCount(v); err != nil {
+			return nil, err
+		}
+		ids := make([]int, len(rows))
+		for i, row := range rows {
+			ids[i] = row.ID
+		}
+		_m = (&AccountClient{config: _m.config}).Query().Where(account.IDIn(ids...))
 	}
 	if field := collectedField(ctx, edgesField, nodeField); field != nil {
 		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
@@ -932,9 +998,17 @@ func (_m *AuditEventQuery) Paginate(
 	}
 	conn := &AuditEventConnection{Edges: []*AuditEventEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	countInPage := false
 	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		firstPage := !ignoredEdges && after == nil && before == nil &&
+			(first == nil || *first > 0) && (last == nil || *last > 0) &&
+			_m.path == nil && (_m.ctx.Unique == nil || !*_m.ctx.Unique)
+		switch {
+		case firstPage:
+			// build settles pageInfo from the rows; only totalCount needs the window.
+			countInPage = hasCollectedField(ctx, totalCountField)
+		case hasPagination || ignoredEdges:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -953,6 +1027,31 @@ func (_m *AuditEventQuery) Paginate(
 	limit := paginateLimit(first, last)
 	if limit != 0 {
 		_m.Limit(limit)
+	}
+	if countInPage {
+		page := pager.applyOrder(_m.Clone())
+		page.ctx.Fields = []string{auditevent.FieldID}
+		page.modifiers = append(page.modifiers, selectWindowCount)
+		rows, err := page.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(rows) == 0 {
+			conn.build(nil, pager, after, first, before, last)
+			return conn, nil
+		}
+		v, err := rows[0].Value(windowCountColumn)
+		if err != nil {
+			return nil, err
+		}
+		if conn.TotalCount, err = windowCount(v); err != nil {
+			return nil, err
+		}
+		ids := make([]int, len(rows))
+		for i, row := range rows {
+			ids[i] = row.ID
+		}
+		_m = (&AuditEventClient{config: _m.config}).Query().Where(auditevent.IDIn(ids...))
 	}
 	if field := collectedField(ctx, edgesField, nodeField); field != nil {
 		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
@@ -1264,9 +1363,17 @@ func (_m *ComputerQuery) Paginate(
 	}
 	conn := &ComputerConnection{Edges: []*ComputerEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	countInPage := false
 	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		firstPage := !ignoredEdges && after == nil && before == nil &&
+			(first == nil || *first > 0) && (last == nil || *last > 0) &&
+			_m.path == nil && (_m.ctx.Unique == nil || !*_m.ctx.Unique)
+		switch {
+		case firstPage:
+			// build settles pageInfo from the rows; only totalCount needs the window.
+			countInPage = hasCollectedField(ctx, totalCountField)
+		case hasPagination || ignoredEdges:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -1285,6 +1392,31 @@ func (_m *ComputerQuery) Paginate(
 	limit := paginateLimit(first, last)
 	if limit != 0 {
 		_m.Limit(limit)
+	}
+	if countInPage {
+		page := pager.applyOrder(_m.Clone())
+		page.ctx.Fields = []string{computer.FieldID}
+		page.modifiers = append(page.modifiers, selectWindowCount)
+		rows, err := page.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(rows) == 0 {
+			conn.build(nil, pager, after, first, before, last)
+			return conn, nil
+		}
+		v, err := rows[0].Value(windowCountColumn)
+		if err != nil {
+			return nil, err
+		}
+		if conn.TotalCount, err = windowCount(v); err != nil {
+			return nil, err
+		}
+		ids := make([]int, len(rows))
+		for i, row := range rows {
+			ids[i] = row.ID
+		}
+		_m = (&ComputerClient{config: _m.config}).Query().Where(computer.IDIn(ids...))
 	}
 	if field := collectedField(ctx, edgesField, nodeField); field != nil {
 		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
@@ -1614,9 +1746,17 @@ func (_m *DashboardQuery) Paginate(
 	}
 	conn := &DashboardConnection{Edges: []*DashboardEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	countInPage := false
 	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		firstPage := !ignoredEdges && after == nil && before == nil &&
+			(first == nil || *first > 0) && (last == nil || *last > 0) &&
+			_m.path == nil && (_m.ctx.Unique == nil || !*_m.ctx.Unique)
+		switch {
+		case firstPage:
+			// build settles pageInfo from the rows; only totalCount needs the window.
+			countInPage = hasCollectedField(ctx, totalCountField)
+		case hasPagination || ignoredEdges:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -1635,6 +1775,31 @@ func (_m *DashboardQuery) Paginate(
 	limit := paginateLimit(first, last)
 	if limit != 0 {
 		_m.Limit(limit)
+	}
+	if countInPage {
+		page := pager.applyOrder(_m.Clone())
+		page.ctx.Fields = []string{dashboard.FieldID}
+		page.modifiers = append(page.modifiers, selectWindowCount)
+		rows, err := page.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(rows) == 0 {
+			conn.build(nil, pager, after, first, before, last)
+			return conn, nil
+		}
+		v, err := rows[0].Value(windowCountColumn)
+		if err != nil {
+			return nil, err
+		}
+		if conn.TotalCount, err = windowCount(v); err != nil {
+			return nil, err
+		}
+		ids := make([]int, len(rows))
+		for i, row := range rows {
+			ids[i] = row.ID
+		}
+		_m = (&DashboardClient{config: _m.config}).Query().Where(dashboard.IDIn(ids...))
 	}
 	if field := collectedField(ctx, edgesField, nodeField); field != nil {
 		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
@@ -1964,9 +2129,17 @@ func (_m *DataSetQuery) Paginate(
 	}
 	conn := &DataSetConnection{Edges: []*DataSetEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	countInPage := false
 	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		firstPage := !ignoredEdges && after == nil && before == nil &&
+			(first == nil || *first > 0) && (last == nil || *last > 0) &&
+			_m.path == nil && (_m.ctx.Unique == nil || !*_m.ctx.Unique)
+		switch {
+		case firstPage:
+			// build settles pageInfo from the rows; only totalCount needs the window.
+			countInPage = hasCollectedField(ctx, totalCountField)
+		case hasPagination || ignoredEdges:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -1985,6 +2158,31 @@ func (_m *DataSetQuery) Paginate(
 	limit := paginateLimit(first, last)
 	if limit != 0 {
 		_m.Limit(limit)
+	}
+	if countInPage {
+		page := pager.applyOrder(_m.Clone())
+		page.ctx.Fields = []string{dataset.FieldID}
+		page.modifiers = append(page.modifiers, selectWindowCount)
+		rows, err := page.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(rows) == 0 {
+			conn.build(nil, pager, after, first, before, last)
+			return conn, nil
+		}
+		v, err := rows[0].Value(windowCountColumn)
+		if err != nil {
+			return nil, err
+		}
+		if conn.TotalCount, err = windowCount(v); err != nil {
+			return nil, err
+		}
+		ids := make([]int, len(rows))
+		for i, row := range rows {
+			ids[i] = row.ID
+		}
+		_m = (&DataSetClient{config: _m.config}).Query().Where(dataset.IDIn(ids...))
 	}
 	if field := collectedField(ctx, edgesField, nodeField); field != nil {
 		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
@@ -2296,9 +2494,17 @@ func (_m *GroupQuery) Paginate(
 	}
 	conn := &GroupConnection{Edges: []*GroupEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	countInPage := false
 	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		firstPage := !ignoredEdges && after == nil && before == nil &&
+			(first == nil || *first > 0) && (last == nil || *last > 0) &&
+			_m.path == nil && (_m.ctx.Unique == nil || !*_m.ctx.Unique)
+		switch {
+		case firstPage:
+			// build settles pageInfo from the rows; only totalCount needs the window.
+			countInPage = hasCollectedField(ctx, totalCountField)
+		case hasPagination || ignoredEdges:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -2317,6 +2523,31 @@ func (_m *GroupQuery) Paginate(
 	limit := paginateLimit(first, last)
 	if limit != 0 {
 		_m.Limit(limit)
+	}
+	if countInPage {
+		page := pager.applyOrder(_m.Clone())
+		page.ctx.Fields = []string{group.FieldID}
+		page.modifiers = append(page.modifiers, selectWindowCount)
+		rows, err := page.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(rows) == 0 {
+			conn.build(nil, pager, after, first, before, last)
+			return conn, nil
+		}
+		v, err := rows[0].Value(windowCountColumn)
+		if err != nil {
+			return nil, err
+		}
+		if conn.TotalCount, err = windowCount(v); err != nil {
+			return nil, err
+		}
+		ids := make([]int, len(rows))
+		for i, row := range rows {
+			ids[i] = row.ID
+		}
+		_m = (&GroupClient{config: _m.config}).Query().Where(group.IDIn(ids...))
 	}
 	if field := collectedField(ctx, edgesField, nodeField); field != nil {
 		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
@@ -2628,9 +2859,17 @@ func (_m *HierarchyNodeQuery) Paginate(
 	}
 	conn := &HierarchyNodeConnection{Edges: []*HierarchyNodeEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	countInPage := false
 	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		firstPage := !ignoredEdges && after == nil && before == nil &&
+			(first == nil || *first > 0) && (last == nil || *last > 0) &&
+			_m.path == nil && (_m.ctx.Unique == nil || !*_m.ctx.Unique)
+		switch {
+		case firstPage:
+			// build settles pageInfo from the rows; only totalCount needs the window.
+			countInPage = hasCollectedField(ctx, totalCountField)
+		case hasPagination || ignoredEdges:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -2649,6 +2888,31 @@ func (_m *HierarchyNodeQuery) Paginate(
 	limit := paginateLimit(first, last)
 	if limit != 0 {
 		_m.Limit(limit)
+	}
+	if countInPage {
+		page := pager.applyOrder(_m.Clone())
+		page.ctx.Fields = []string{hierarchynode.FieldID}
+		page.modifiers = append(page.modifiers, selectWindowCount)
+		rows, err := page.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(rows) == 0 {
+			conn.build(nil, pager, after, first, before, last)
+			return conn, nil
+		}
+		v, err := rows[0].Value(windowCountColumn)
+		if err != nil {
+			return nil, err
+		}
+		if conn.TotalCount, err = windowCount(v); err != nil {
+			return nil, err
+		}
+		ids := make([]int, len(rows))
+		for i, row := range rows {
+			ids[i] = row.ID
+		}
+		_m = (&HierarchyNodeClient{config: _m.config}).Query().Where(hierarchynode.IDIn(ids...))
 	}
 	if field := collectedField(ctx, edgesField, nodeField); field != nil {
 		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
@@ -2978,9 +3242,17 @@ func (_m *OrgUnitQuery) Paginate(
 	}
 	conn := &OrgUnitConnection{Edges: []*OrgUnitEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	countInPage := false
 	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		firstPage := !ignoredEdges && after == nil && before == nil &&
+			(first == nil || *first > 0) && (last == nil || *last > 0) &&
+			_m.path == nil && (_m.ctx.Unique == nil || !*_m.ctx.Unique)
+		switch {
+		case firstPage:
+			// build settles pageInfo from the rows; only totalCount needs the window.
+			countInPage = hasCollectedField(ctx, totalCountField)
+		case hasPagination || ignoredEdges:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -2999,6 +3271,31 @@ func (_m *OrgUnitQuery) Paginate(
 	limit := paginateLimit(first, last)
 	if limit != 0 {
 		_m.Limit(limit)
+	}
+	if countInPage {
+		page := pager.applyOrder(_m.Clone())
+		page.ctx.Fields = []string{orgunit.FieldID}
+		page.modifiers = append(page.modifiers, selectWindowCount)
+		rows, err := page.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(rows) == 0 {
+			conn.build(nil, pager, after, first, before, last)
+			return conn, nil
+		}
+		v, err := rows[0].Value(windowCountColumn)
+		if err != nil {
+			return nil, err
+		}
+		if conn.TotalCount, err = windowCount(v); err != nil {
+			return nil, err
+		}
+		ids := make([]int, len(rows))
+		for i, row := range rows {
+			ids[i] = row.ID
+		}
+		_m = (&OrgUnitClient{config: _m.config}).Query().Where(orgunit.IDIn(ids...))
 	}
 	if field := collectedField(ctx, edgesField, nodeField); field != nil {
 		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
@@ -3328,9 +3625,17 @@ func (_m *RightQuery) Paginate(
 	}
 	conn := &RightConnection{Edges: []*RightEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	countInPage := false
 	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		firstPage := !ignoredEdges && after == nil && before == nil &&
+			(first == nil || *first > 0) && (last == nil || *last > 0) &&
+			_m.path == nil && (_m.ctx.Unique == nil || !*_m.ctx.Unique)
+		switch {
+		case firstPage:
+			// build settles pageInfo from the rows; only totalCount needs the window.
+			countInPage = hasCollectedField(ctx, totalCountField)
+		case hasPagination || ignoredEdges:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -3349,6 +3654,31 @@ func (_m *RightQuery) Paginate(
 	limit := paginateLimit(first, last)
 	if limit != 0 {
 		_m.Limit(limit)
+	}
+	if countInPage {
+		page := pager.applyOrder(_m.Clone())
+		page.ctx.Fields = []string{right.FieldID}
+		page.modifiers = append(page.modifiers, selectWindowCount)
+		rows, err := page.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(rows) == 0 {
+			conn.build(nil, pager, after, first, before, last)
+			return conn, nil
+		}
+		v, err := rows[0].Value(windowCountColumn)
+		if err != nil {
+			return nil, err
+		}
+		if conn.TotalCount, err = windowCount(v); err != nil {
+			return nil, err
+		}
+		ids := make([]int, len(rows))
+		for i, row := range rows {
+			ids[i] = row.ID
+		}
+		_m = (&RightClient{config: _m.config}).Query().Where(right.IDIn(ids...))
 	}
 	if field := collectedField(ctx, edgesField, nodeField); field != nil {
 		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
@@ -3696,9 +4026,17 @@ func (_m *RoleQuery) Paginate(
 	}
 	conn := &RoleConnection{Edges: []*RoleEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	countInPage := false
 	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		firstPage := !ignoredEdges && after == nil && before == nil &&
+			(first == nil || *first > 0) && (last == nil || *last > 0) &&
+			_m.path == nil && (_m.ctx.Unique == nil || !*_m.ctx.Unique)
+		switch {
+		case firstPage:
+			// build settles pageInfo from the rows; only totalCount needs the window.
+			countInPage = hasCollectedField(ctx, totalCountField)
+		case hasPagination || ignoredEdges:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -3717,6 +4055,31 @@ func (_m *RoleQuery) Paginate(
 	limit := paginateLimit(first, last)
 	if limit != 0 {
 		_m.Limit(limit)
+	}
+	if countInPage {
+		page := pager.applyOrder(_m.Clone())
+		page.ctx.Fields = []string{role.FieldID}
+		page.modifiers = append(page.modifiers, selectWindowCount)
+		rows, err := page.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(rows) == 0 {
+			conn.build(nil, pager, after, first, before, last)
+			return conn, nil
+		}
+		v, err := rows[0].Value(windowCountColumn)
+		if err != nil {
+			return nil, err
+		}
+		if conn.TotalCount, err = windowCount(v); err != nil {
+			return nil, err
+		}
+		ids := make([]int, len(rows))
+		for i, row := range rows {
+			ids[i] = row.ID
+		}
+		_m = (&RoleClient{config: _m.config}).Query().Where(role.IDIn(ids...))
 	}
 	if field := collectedField(ctx, edgesField, nodeField); field != nil {
 		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
@@ -4028,9 +4391,17 @@ func (_m *ScimMappingRuleQuery) Paginate(
 	}
 	conn := &ScimMappingRuleConnection{Edges: []*ScimMappingRuleEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	countInPage := false
 	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		firstPage := !ignoredEdges && after == nil && before == nil &&
+			(first == nil || *first > 0) && (last == nil || *last > 0) &&
+			_m.path == nil && (_m.ctx.Unique == nil || !*_m.ctx.Unique)
+		switch {
+		case firstPage:
+			// build settles pageInfo from the rows; only totalCount needs the window.
+			countInPage = hasCollectedField(ctx, totalCountField)
+		case hasPagination || ignoredEdges:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -4049,6 +4420,31 @@ func (_m *ScimMappingRuleQuery) Paginate(
 	limit := paginateLimit(first, last)
 	if limit != 0 {
 		_m.Limit(limit)
+	}
+	if countInPage {
+		page := pager.applyOrder(_m.Clone())
+		page.ctx.Fields = []string{scimmappingrule.FieldID}
+		page.modifiers = append(page.modifiers, selectWindowCount)
+		rows, err := page.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(rows) == 0 {
+			conn.build(nil, pager, after, first, before, last)
+			return conn, nil
+		}
+		v, err := rows[0].Value(windowCountColumn)
+		if err != nil {
+			return nil, err
+		}
+		if conn.TotalCount, err = windowCount(v); err != nil {
+			return nil, err
+		}
+		ids := make([]int, len(rows))
+		for i, row := range rows {
+			ids[i] = row.ID
+		}
+		_m = (&ScimMappingRuleClient{config: _m.config}).Query().Where(scimmappingrule.IDIn(ids...))
 	}
 	if field := collectedField(ctx, edgesField, nodeField); field != nil {
 		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
@@ -4342,9 +4738,17 @@ func (_m *ScimTokenQuery) Paginate(
 	}
 	conn := &ScimTokenConnection{Edges: []*ScimTokenEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	countInPage := false
 	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		firstPage := !ignoredEdges && after == nil && before == nil &&
+			(first == nil || *first > 0) && (last == nil || *last > 0) &&
+			_m.path == nil && (_m.ctx.Unique == nil || !*_m.ctx.Unique)
+		switch {
+		case firstPage:
+			// build settles pageInfo from the rows; only totalCount needs the window.
+			countInPage = hasCollectedField(ctx, totalCountField)
+		case hasPagination || ignoredEdges:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -4363,6 +4767,31 @@ func (_m *ScimTokenQuery) Paginate(
 	limit := paginateLimit(first, last)
 	if limit != 0 {
 		_m.Limit(limit)
+	}
+	if countInPage {
+		page := pager.applyOrder(_m.Clone())
+		page.ctx.Fields = []string{scimtoken.FieldID}
+		page.modifiers = append(page.modifiers, selectWindowCount)
+		rows, err := page.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(rows) == 0 {
+			conn.build(nil, pager, after, first, before, last)
+			return conn, nil
+		}
+		v, err := rows[0].Value(windowCountColumn)
+		if err != nil {
+			return nil, err
+		}
+		if conn.TotalCount, err = windowCount(v); err != nil {
+			return nil, err
+		}
+		ids := make([]int, len(rows))
+		for i, row := range rows {
+			ids[i] = row.ID
+		}
+		_m = (&ScimTokenClient{config: _m.config}).Query().Where(scimtoken.IDIn(ids...))
 	}
 	if field := collectedField(ctx, edgesField, nodeField); field != nil {
 		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
@@ -4656,9 +5085,17 @@ func (_m *UserQuery) Paginate(
 	}
 	conn := &UserConnection{Edges: []*UserEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	countInPage := false
 	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		firstPage := !ignoredEdges && after == nil && before == nil &&
+			(first == nil || *first > 0) && (last == nil || *last > 0) &&
+			_m.path == nil && (_m.ctx.Unique == nil || !*_m.ctx.Unique)
+		switch {
+		case firstPage:
+			// build settles pageInfo from the rows; only totalCount needs the window.
+			countInPage = hasCollectedField(ctx, totalCountField)
+		case hasPagination || ignoredEdges:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -4677,6 +5114,31 @@ func (_m *UserQuery) Paginate(
 	limit := paginateLimit(first, last)
 	if limit != 0 {
 		_m.Limit(limit)
+	}
+	if countInPage {
+		page := pager.applyOrder(_m.Clone())
+		page.ctx.Fields = []string{user.FieldID}
+		page.modifiers = append(page.modifiers, selectWindowCount)
+		rows, err := page.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(rows) == 0 {
+			conn.build(nil, pager, after, first, before, last)
+			return conn, nil
+		}
+		v, err := rows[0].Value(windowCountColumn)
+		if err != nil {
+			return nil, err
+		}
+		if conn.TotalCount, err = windowCount(v); err != nil {
+			return nil, err
+		}
+		ids := make([]int, len(rows))
+		for i, row := range rows {
+			ids[i] = row.ID
+		}
+		_m = (&UserClient{config: _m.config}).Query().Where(user.IDIn(ids...))
 	}
 	if field := collectedField(ctx, edgesField, nodeField); field != nil {
 		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
@@ -5078,9 +5540,17 @@ func (_m *UserGrantQuery) Paginate(
 	}
 	conn := &UserGrantConnection{Edges: []*UserGrantEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	countInPage := false
 	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		firstPage := !ignoredEdges && after == nil && before == nil &&
+			(first == nil || *first > 0) && (last == nil || *last > 0) &&
+			_m.path == nil && (_m.ctx.Unique == nil || !*_m.ctx.Unique)
+		switch {
+		case firstPage:
+			// build settles pageInfo from the rows; only totalCount needs the window.
+			countInPage = hasCollectedField(ctx, totalCountField)
+		case hasPagination || ignoredEdges:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -5099,6 +5569,31 @@ func (_m *UserGrantQuery) Paginate(
 	limit := paginateLimit(first, last)
 	if limit != 0 {
 		_m.Limit(limit)
+	}
+	if countInPage {
+		page := pager.applyOrder(_m.Clone())
+		page.ctx.Fields = []string{usergrant.FieldID}
+		page.modifiers = append(page.modifiers, selectWindowCount)
+		rows, err := page.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(rows) == 0 {
+			conn.build(nil, pager, after, first, before, last)
+			return conn, nil
+		}
+		v, err := rows[0].Value(windowCountColumn)
+		if err != nil {
+			return nil, err
+		}
+		if conn.TotalCount, err = windowCount(v); err != nil {
+			return nil, err
+		}
+		ids := make([]int, len(rows))
+		for i, row := range rows {
+			ids[i] = row.ID
+		}
+		_m = (&UserGrantClient{config: _m.config}).Query().Where(usergrant.IDIn(ids...))
 	}
 	if field := collectedField(ctx, edgesField, nodeField); field != nil {
 		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
@@ -5327,9 +5822,17 @@ func (_m *UserTypeQuery) Paginate(
 	}
 	conn := &UserTypeConnection{Edges: []*UserTypeEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	countInPage := false
 	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		firstPage := !ignoredEdges && after == nil && before == nil &&
+			(first == nil || *first > 0) && (last == nil || *last > 0) &&
+			_m.path == nil && (_m.ctx.Unique == nil || !*_m.ctx.Unique)
+		switch {
+		case firstPage:
+			// build settles pageInfo from the rows; only totalCount needs the window.
+			countInPage = hasCollectedField(ctx, totalCountField)
+		case hasPagination || ignoredEdges:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -5348,6 +5851,31 @@ func (_m *UserTypeQuery) Paginate(
 	limit := paginateLimit(first, last)
 	if limit != 0 {
 		_m.Limit(limit)
+	}
+	if countInPage {
+		page := pager.applyOrder(_m.Clone())
+		page.ctx.Fields = []string{usertype.FieldID}
+		page.modifiers = append(page.modifiers, selectWindowCount)
+		rows, err := page.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(rows) == 0 {
+			conn.build(nil, pager, after, first, before, last)
+			return conn, nil
+		}
+		v, err := rows[0].Value(windowCountColumn)
+		if err != nil {
+			return nil, err
+		}
+		if conn.TotalCount, err = windowCount(v); err != nil {
+			return nil, err
+		}
+		ids := make([]int, len(rows))
+		for i, row := range rows {
+			ids[i] = row.ID
+		}
+		_m = (&UserTypeClient{config: _m.config}).Query().Where(usertype.IDIn(ids...))
 	}
 	if field := collectedField(ctx, edgesField, nodeField); field != nil {
 		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
@@ -5659,9 +6187,17 @@ func (_m *UserTypeGrantQuery) Paginate(
 	}
 	conn := &UserTypeGrantConnection{Edges: []*UserTypeGrantEdge{}}
 	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	countInPage := false
 	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
 		hasPagination := after != nil || first != nil || before != nil || last != nil
-		if hasPagination || ignoredEdges {
+		firstPage := !ignoredEdges && after == nil && before == nil &&
+			(first == nil || *first > 0) && (last == nil || *last > 0) &&
+			_m.path == nil && (_m.ctx.Unique == nil || !*_m.ctx.Unique)
+		switch {
+		case firstPage:
+			// build settles pageInfo from the rows; only totalCount needs the window.
+			countInPage = hasCollectedField(ctx, totalCountField)
+		case hasPagination || ignoredEdges:
 			c := _m.Clone()
 			c.ctx.Fields = nil
 			if conn.TotalCount, err = c.Count(ctx); err != nil {
@@ -5680,6 +6216,31 @@ func (_m *UserTypeGrantQuery) Paginate(
 	limit := paginateLimit(first, last)
 	if limit != 0 {
 		_m.Limit(limit)
+	}
+	if countInPage {
+		page := pager.applyOrder(_m.Clone())
+		page.ctx.Fields = []string{usertypegrant.FieldID}
+		page.modifiers = append(page.modifiers, selectWindowCount)
+		rows, err := page.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(rows) == 0 {
+			conn.build(nil, pager, after, first, before, last)
+			return conn, nil
+		}
+		v, err := rows[0].Value(windowCountColumn)
+		if err != nil {
+			return nil, err
+		}
+		if conn.TotalCount, err = windowCount(v); err != nil {
+			return nil, err
+		}
+		ids := make([]int, len(rows))
+		for i, row := range rows {
+			ids[i] = row.ID
+		}
+		_m = (&UserTypeGrantClient{config: _m.config}).Query().Where(usertypegrant.IDIn(ids...))
 	}
 	if field := collectedField(ctx, edgesField, nodeField); field != nil {
 		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {

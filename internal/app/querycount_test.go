@@ -198,3 +198,73 @@ func TestOperationQueryCounts(t *testing.T) {
 		}
 	})
 }
+
+// TestFirstPageCount: a first page asked for with its totalCount runs no COUNT
+// statement (its ids carry COUNT(*) OVER () of the whole list), and the total is the
+// same as a separate count gives — for a list longer than the page, an empty one, a
+// page from the end, and a page after a cursor (which keeps the separate count).
+func TestFirstPageCount(t *testing.T) {
+	var stmts statements
+	storetest.EachWith(t, []store.Option{store.WithDriver(stmts.driver)}, func(t *testing.T, st *store.Store) {
+		env := apptest.New(t, st, app.Config{})
+		c, _ := env.Bootstrap("acme", "admin@acme.test")
+		for i := range 7 {
+			c.Must(`mutation($n: String!, $d: String!) { createUser(input: {userName: $n, email: "x@acme.test", department: $d}) { user { id } } }`,
+				map[string]any{"n": fmt.Sprintf("user%d", i), "d": []string{"Claims", "Sales"}[i%2]})
+		}
+		const page = `totalCount pageInfo { hasNextPage hasPreviousPage endCursor } edges { node { userName } }`
+		for _, tt := range []struct {
+			name, args   string
+			total, edges int
+			next, prev   bool
+			separate     bool // counted by a statement of its own
+		}{
+			{name: "first page", args: `first: 3, where: {department: "Claims"}`, total: 4, edges: 3, next: true},
+			{name: "whole list", args: `first: 10, where: {department: "Claims"}`, total: 4, edges: 4},
+			{name: "empty", args: `first: 3, where: {department: "Nobody"}`, total: 0, edges: 0},
+			{name: "from the end", args: `last: 2, where: {department: "Sales"}`, total: 3, edges: 2, prev: true},
+			{name: "all users", args: `first: 2`, total: 8, edges: 2, next: true},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				var r *apptest.Response
+				_, log := stmts.measure(func() { r = c.Must(`{ users(`+tt.args+`) { `+page+` } }`, nil) })
+				if r.Int("users.totalCount") != tt.total || len(r.List("users.edges")) != tt.edges ||
+					r.Get("users.pageInfo.hasNextPage") != tt.next || r.Get("users.pageInfo.hasPreviousPage") != tt.prev {
+					t.Errorf("users(%s): %v", tt.args, r.Get("users"))
+				}
+				if counts, windows := countStatements(log); counts != 0 || windows != 1 {
+					t.Errorf("users(%s): %d COUNT statements and %d statements with the total in their rows, want 0 and 1:\n%s",
+						tt.args, counts, windows, strings.Join(log, "\n"))
+				}
+				if tt.edges == 0 || !tt.next {
+					return
+				}
+				// The next page counts separately, and agrees.
+				cursor := r.String("users.pageInfo.endCursor")
+				_, log = stmts.measure(func() {
+					r = c.Must(`query($a: Cursor) { users(`+tt.args+`, after: $a) { `+page+` } }`, map[string]any{"a": cursor})
+				})
+				if r.Int("users.totalCount") != tt.total || len(r.List("users.edges")) != min(tt.total-tt.edges, tt.edges) {
+					t.Errorf("users(%s) after the first page: %v", tt.args, r.Get("users"))
+				}
+				if counts, windows := countStatements(log); counts != 1 || windows != 0 {
+					t.Errorf("a page after a cursor: %d COUNT statements, %d with the total in its rows; want 1 and 0", counts, windows)
+				}
+			})
+		}
+	})
+}
+
+// countStatements counts, among logged statements, the separate COUNT queries and
+// the row queries that carry the total in a window.
+func countStatements(log []string) (counts, windows int) {
+	for _, s := range log {
+		switch {
+		case strings.Contains(s, "OVER ()"):
+			windows++
+		case strings.Contains(s, "SELECT COUNT("):
+			counts++
+		}
+	}
+	return counts, windows
+}
