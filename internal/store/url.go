@@ -49,12 +49,17 @@ var sqliteParams = []struct{ key, value string }{
 // mysqlParams are the connection defaults; a parameter given in the URL wins.
 // utf8mb4_bin matches the tables' collation and SQLite's byte-wise comparison;
 // the UTC session zone keeps TIMESTAMP columns from shifting across DST.
+// interpolateParams sends a statement with its arguments in one round trip instead
+// of three (prepare, execute, close): every request reads the account's revision,
+// and at 100k users that was a third of a cached `can` (the driver interpolates
+// only for charsets where escaping is safe, as utf8mb4 is).
 var mysqlParams = map[string]string{
-	"parseTime": "true",
-	"loc":       "UTC",
-	"charset":   "utf8mb4",
-	"collation": "utf8mb4_bin",
-	"time_zone": "'+00:00'",
+	"interpolateParams": "true",
+	"parseTime":         "true",
+	"loc":               "UTC",
+	"charset":           "utf8mb4",
+	"collation":         "utf8mb4_bin",
+	"time_zone":         "'+00:00'",
 }
 
 // ParseURL turns a database URL (see SPEC §6 "Configuration") into a Config.

@@ -139,6 +139,9 @@ func TestParseURLMySQL(t *testing.T) {
 			if got.Collation != "utf8mb4_bin" {
 				t.Errorf("Collation = %q, want utf8mb4_bin", got.Collation)
 			}
+			if !got.InterpolateParams {
+				t.Errorf("DSN %q: InterpolateParams is off", cfg.DSN)
+			}
 			formatted := got.FormatDSN()
 			for k, v := range tt.params {
 				if k == "charset" {
