@@ -42,6 +42,9 @@ type Config struct {
 	// Pprof serves net/http/pprof under /debug/pprof/ (off by default: it exposes
 	// the process's internals to whoever can reach the port).
 	Pprof bool
+	// MemoryLimitMiB is the soft limit of the Go runtime's memory (GOMEMLIMIT, when
+	// set, wins; 0: none).
+	MemoryLimitMiB int64
 }
 
 // Main runs the command line with args (without the program name) and returns the
@@ -111,6 +114,8 @@ func serveFlags(cfg *Config) []cli.Flag {
 			Sources: cli.EnvVars("LATCHKEY_MAX_DEPTH"), Destination: &cfg.Limits.MaxDepth},
 		&cli.BoolFlag{Name: "pprof", Usage: "serve Go's profiler under /debug/pprof/ (only where the port is private)",
 			Sources: cli.EnvVars("LATCHKEY_PPROF"), Destination: &cfg.Pprof},
+		&cli.Int64Flag{Name: "memory-limit", Value: DefaultMemoryLimitMiB, Usage: "soft limit in MiB of the Go runtime's memory, beside SQLite's page caches (GOMEMLIMIT wins; 0: none)",
+			Sources: cli.EnvVars("LATCHKEY_MEMORY_LIMIT"), Destination: &cfg.MemoryLimitMiB},
 	)
 }
 

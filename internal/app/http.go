@@ -14,6 +14,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -199,6 +200,7 @@ func newAuth(cfg Config, st *store.Store, log *slog.Logger) (*auth.Keys, *auth.S
 // lets in-flight requests finish.
 func Serve(ctx context.Context, cfg Config) error {
 	log := newLogger(cfg)
+	limitMemory(cfg.MemoryLimitMiB, log)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	st, err := openMigrated(ctx, cfg, log)
@@ -380,4 +382,19 @@ func optimizePeriodically(ctx context.Context, st *store.Store, log *slog.Logger
 			}
 		}
 	}
+}
+
+// DefaultMemoryLimitMiB is serve's soft limit of the Go runtime's memory. Its heap
+// holds tens of MB under the bench at 100k users, yet without a limit the runtime
+// keeps what it freed and the whole process peaked at 202–207 MB RSS; with 64 MiB
+// it peaked at 184 MB, with no request slower (bench at 100k users, SQLite).
+const DefaultMemoryLimitMiB = 64
+
+// limitMemory sets the Go runtime's soft memory limit, unless GOMEMLIMIT did.
+func limitMemory(mib int64, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" || mib <= 0 {
+		return
+	}
+	debug.SetMemoryLimit(mib << 20)
+	log.Debug("memory limit", "mib", mib)
 }
