@@ -15,6 +15,7 @@ package scim
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -182,7 +183,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := viewer.NewContext(r.Context(), v)
 	ctx = viewer.WithOperation(ctx, "scim "+r.Method+" "+rt.endpoint)
-	tx, err := h.client.Tx(ctx)
+	// Reads get a read-only transaction: on SQLite a writing one takes the write
+	// lock at BEGIN, so concurrent lookups queued behind each other and SQLite's
+	// busy handler (userName eq under 4 clients at 100k users: p95 9.5 ms, p99 35
+	// ms, against p50 1 ms).
+	readOnly := r.Method == http.MethodGet || rt.search
+	tx, err := h.client.BeginTx(ctx, &sql.TxOptions{ReadOnly: readOnly})
 	if err != nil {
 		h.log.ErrorContext(ctx, "scim: opening a transaction", "err", err)
 		writeError(w, scimerr.ScimErrorInternal)

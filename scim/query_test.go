@@ -1,6 +1,9 @@
 package scim_test
 
 import (
+	"context"
+	"encoding/json"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -223,3 +226,32 @@ func TestPaginationSortingAttributes(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestReadsDoNotWaitForWriters: SCIM reads run in a read-only transaction, so a
+// lookup is answered while another transaction holds SQLite's write lock (a writing
+// transaction takes it at BEGIN, and would wait for it up to the busy timeout).
+func TestReadsDoNotWaitForWriters(t *testing.T) {
+	st := storetest.SQLite(t)
+	e := newEnv(t, st)
+	e.call("POST", "/Users", newUser("ann@acme.test", nil)).must(201)
+	writer, err := st.Client.Tx(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Rollback()
+	done := make(chan *resp, 2)
+	go func() { done <- e.call("GET", "/Users?filter="+url.QueryEscape(`userName eq "ann@acme.test"`), nil) }()
+	go func() {
+		done <- e.call("POST", "/Users/.search", map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:SearchRequest"}, "filter": `userName eq "ann@acme.test"`})
+	}()
+	for range 2 {
+		select {
+		case r := <-done:
+			if r.Status != http.StatusOK || r.Body["totalResults"] != json.Number("1") {
+				t.Errorf("lookup beside a writer: %d %s", r.Status, r.Raw)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatal("a SCIM read waited for another transaction's write lock")
+		}
+	}
+}
