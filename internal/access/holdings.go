@@ -256,11 +256,13 @@ func (h *holdings) readChunk(ctx context.Context, c *gen.Client, chunk []int, po
 // is measured. A change measures a few rights (a role's, a type's), and a user holds
 // tens of others: matching only the measured rights' keys — "R:12", and the range of
 // "C:12:…" — keeps the others inside the database instead of streaming them out to
-// be skipped (at 100k users, that was most of an applied role's before and after
-// snapshots).
+// be skipped; likewise data-set access ("D:…") when it is not measured (bulkSummary).
 func (m *measured) grantKeys() (string, []any) {
-	if m.all {
+	switch {
+	case m.all && m.access:
 		return heldGrantKeys, nil
+	case m.all:
+		return `(g.grant_key LIKE 'R:%' OR g.grant_key LIKE 'C:%')`, nil
 	}
 	var terms []string
 	var args []any
