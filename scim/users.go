@@ -143,19 +143,20 @@ func (rq *request) createUser(ctx context.Context, d document) (*gen.User, error
 	if err != nil {
 		return nil, err
 	}
-	c := rq.c
-	u, err := admin.CreateUser(ctx, c, admin.CreateUserInput{
+	source := user.SourceSCIM
+	u, err := admin.CreateUser(ctx, rq.c, admin.CreateUserInput{
 		UserName: f.userName, Email: f.email,
 		GivenName: optStr(f.givenName), FamilyName: optStr(f.familyName), DisplayName: optStr(f.displayName),
 		Title: optStr(f.title), Department: optStr(f.department), EmployeeNumber: optStr(f.employeeNumber),
 		Phone: optStr(f.phone), Locale: optStr(f.locale), ManagerID: f.managerID, Active: f.active,
+		Source: &source, ExternalID: f.externalID,
 	})
 	if err != nil {
 		return nil, err
 	}
-	// Where it came from is not admin's to say: set beside the create, in its
-	// transaction (the saved row is read back, so the version is the stored one).
-	return c.User.UpdateOneID(u.ID).SetSource(user.SourceSCIM).SetNillableExternalID(f.externalID).Save(ctx)
+	// Read back: the version (ETag) is the stored time, which the database may
+	// have rounded to microseconds.
+	return rq.c.User.Get(ctx, u.ID)
 }
 
 // updateUser stores what changed between u and the document d. With keepActive, a

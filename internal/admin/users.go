@@ -29,6 +29,10 @@ type CreateUserInput struct {
 	ManagerID      *int
 	ReadOnly       *bool
 	Active         *bool
+	// Source and ExternalID say where a provisioned user came from (SCIM sets
+	// them); they are not in the GraphQL input, so an admin's user is MANUAL.
+	Source     *user.Source
+	ExternalID *string
 }
 
 // CreateUser adds a user. Invitations are sent by the identity layer.
@@ -51,6 +55,8 @@ func CreateUser(ctx context.Context, client *gen.Client, in CreateUserInput) (*g
 		SetNillableManagerID(in.ManagerID).
 		SetNillableReadOnly(in.ReadOnly).
 		SetNillableActive(in.Active).
+		SetNillableSource(in.Source).
+		SetNillableExternalID(in.ExternalID).
 		Save(ctx)
 }
 
