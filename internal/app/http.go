@@ -387,7 +387,8 @@ func optimizePeriodically(ctx context.Context, st *store.Store, log *slog.Logger
 // DefaultMemoryLimitMiB is serve's soft limit of the Go runtime's memory. Its heap
 // holds tens of MB under the bench at 100k users, yet without a limit the runtime
 // keeps what it freed and the whole process peaked at 202–207 MB RSS; with 64 MiB
-// it peaked at 184 MB, with no request slower (bench at 100k users, SQLite).
+// it peaked at 181–184 MB, and no operation was slower in those runs (bench at
+// 100k users, SQLite).
 const DefaultMemoryLimitMiB = 64
 
 // limitMemory sets the Go runtime's soft memory limit, unless GOMEMLIMIT did.
