@@ -27,7 +27,9 @@ func DeleteUsers(ctx context.Context, c *gen.Client, sel UserSelection, dryRun b
 	if err != nil {
 		return nil, err
 	}
-	return operation(ctx, c, "delete_users", users, everything, dryRun, nil, user.IDGT(0), func(_ *sqlSet, _ time.Time) error {
+	r := everything
+	r.deletes = true
+	return operation(ctx, c, "delete_users", users, r, dryRun, nil, user.IDGT(0), func(_ *sqlSet, _ time.Time) error {
 		for _, chunk := range chunks(users) {
 			if err := deleteChunk(ctx, c, chunk); err != nil {
 				return err

@@ -58,6 +58,9 @@ type reach struct {
 	allRights bool
 	rights    []int
 	access    bool
+	// deletes: the change deletes the users, so their names are read before it
+	// (any other impact names its users from the rows it loads afterwards).
+	deletes bool
 }
 
 var everything = reach{allRights: true, access: true}
@@ -157,6 +160,9 @@ func diff(ctx context.Context, c *gen.Client, users []int, before, after *holdin
 		d := &detailed[i]
 		d.User = live[d.UserID]
 		d.UserName = names[d.UserID]
+		if d.User != nil {
+			d.UserName = d.User.UserName
+		}
 		d.resolve(rights)
 	}
 	imp.Users = detailed
@@ -188,18 +194,21 @@ func measure(ctx context.Context, c *gen.Client, users []int, r reach, dryRun bo
 	if err != nil {
 		return nil, err
 	}
-	// Names are read first: a deleted user's impact still says who it was.
+	// A deleted user's impact still says who it was: names are read first. (A dry
+	// run's users are back by the time diff loads them.)
 	names := map[int]string{}
-	for chunk := range slices.Chunk(users, chunkSize) {
-		var rows []struct {
-			ID       int    `json:"id"`
-			UserName string `json:"user_name"`
-		}
-		if err := c.User.Query().Where(user.IDIn(chunk...)).Select(user.FieldID, user.FieldUserName).Scan(ctx, &rows); err != nil {
-			return nil, err
-		}
-		for _, row := range rows {
-			names[row.ID] = row.UserName
+	if r.deletes && !dryRun {
+		for chunk := range slices.Chunk(users, chunkSize) {
+			var rows []struct {
+				ID       int    `json:"id"`
+				UserName string `json:"user_name"`
+			}
+			if err := c.User.Query().Where(user.IDIn(chunk...)).Select(user.FieldID, user.FieldUserName).Scan(ctx, &rows); err != nil {
+				return nil, err
+			}
+			for _, row := range rows {
+				names[row.ID] = row.UserName
+			}
 		}
 	}
 	if dryRun {
