@@ -75,8 +75,10 @@ func Bench(ctx context.Context, cfg Config, args benchArgs, stdout, progress io.
 				return err
 			}
 		}
+		// The store decides the bulk operations' target (1 s SQLite, 2 s MySQL).
+		o.Dialect = st.Dialect
 		if !args.NoRawSQL {
-			o.DB, o.Dialect = st.DB, st.Dialect
+			o.DB = st.DB
 		}
 	}
 	rep, err := bench.Run(ctx, o)

@@ -34,7 +34,7 @@ type Options struct {
 	Selection   string        // department whose users the bulk operations select (default "Claims")
 	Ops         []string      // run only these operations (by name, see Op*); empty: all of them
 	DB          *sql.DB       // optional: the same database, for the raw-SQL comparison
-	Dialect     string        // "sqlite3" or "mysql" when DB is set
+	Dialect     string        // the server's store, "sqlite3" or "mysql": required with DB; without it the bulk operations are judged by SQLite's target
 	Out         io.Writer     // where the table (or JSON) is printed (nil: nowhere)
 	JSON        bool          // print one JSON object instead of a table
 	Progress    io.Writer     // one line per operation as it starts and ends (nil: silent)
@@ -148,6 +148,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	if r.raw == nil {
 		r.note("raw SQL comparison skipped: no database given")
+	}
+	if o.Dialect == "" {
+		r.note("the server's store is unknown (no --database): the bulk operations are judged by SQLite's target")
 	}
 	r.progress("cleaning up and reading the server's peak memory")
 	r.cleanup(ctx)
