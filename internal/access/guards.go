@@ -8,6 +8,7 @@ import (
 	"latchkey/ent/predicate"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/schema/enums"
 	"latchkey/ent/user"
 	"latchkey/ent/usertype"
 	"latchkey/internal/problem"
@@ -217,24 +218,35 @@ func RequireAdminFor(ctx context.Context, c *gen.Client, users []int) error {
 	return nil
 }
 
-// typeRightIDs lists the rights a user type gives: its roles' rights and its
-// company-specific rights.
-func typeRightIDs(ctx context.Context, c *gen.Client, typeID int) ([]int, error) {
-	t, err := c.UserType.Query().Where(usertype.ID(typeID)).
-		WithRoles(func(q *gen.RoleQuery) { q.WithRights() }).WithGrants().Only(ctx)
+// typesReach is what linking or unlinking users and the types can change: the
+// rights the types give (their roles' and their company-specific rights), data-set
+// access when one of them grants some, and every WRITE right when one is read-only,
+// since that masks them all, however held (SPEC §2.3).
+func typesReach(ctx context.Context, c *gen.Client, typeIDs ...int) (reach, error) {
+	var r reach
+	if len(typeIDs) == 0 {
+		return r, nil
+	}
+	types, err := c.UserType.Query().Where(usertype.IDIn(Unique(typeIDs)...)).
+		WithRoles(func(q *gen.RoleQuery) { q.WithRights(func(q *gen.RightQuery) { q.Select(right.FieldID) }) }).
+		WithGrants().All(ctx)
 	if err != nil {
-		return nil, problem.MissingIfNotFound(err, "userTypeId", "user type")
+		return r, err
 	}
-	var ids []int
-	for _, r := range t.Edges.Roles {
-		for _, rt := range r.Edges.Rights {
-			ids = append(ids, rt.ID)
+	for _, t := range types {
+		r.writes = r.writes || t.ReadOnly
+		for _, role := range t.Edges.Roles {
+			for _, rt := range role.Edges.Rights {
+				r.rights = append(r.rights, rt.ID)
+			}
+		}
+		for _, g := range t.Edges.Grants {
+			if g.RightID != nil {
+				r.rights = append(r.rights, *g.RightID)
+			}
+			r.access = r.access || g.Kind == enums.GrantDataSet
 		}
 	}
-	for _, g := range t.Edges.Grants {
-		if g.RightID != nil {
-			ids = append(ids, *g.RightID)
-		}
-	}
-	return ids, nil
+	r.rights = Unique(r.rights)
+	return r, nil
 }

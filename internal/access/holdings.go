@@ -73,11 +73,15 @@ func (m *measured) newSet() rightSet { return make(rightSet, m.words()) }
 func loadMeasured(ctx context.Context, c *gen.Client, r reach) (*measured, error) {
 	m := &measured{bit: map[int]int{}, all: r.allRights, access: r.access, types: map[int]*typeBundle{}}
 	q := c.Right.Query().Select(right.FieldID, right.FieldKind).Order(right.ByID())
-	if !r.allRights {
+	switch {
+	case r.allRights:
+	case r.writes:
+		q.Where(right.Or(right.IDIn(Unique(r.rights)...), right.KindEQ(right.KindWRITE)))
+	default:
 		q.Where(right.IDIn(Unique(r.rights)...))
 	}
 	var rights []*gen.Right
-	if r.allRights || len(r.rights) > 0 {
+	if r.allRights || r.writes || len(r.rights) > 0 {
 		var err error
 		if rights, err = q.All(ctx); err != nil {
 			return nil, err
@@ -137,22 +141,41 @@ func loadMeasured(ctx context.Context, c *gen.Client, r reach) (*measured, error
 // holdings is what each of a list of users holds within the measured rights: by
 // position in the list, the rights they hold directly (a direct grant by any
 // source, masked or not), the rights they hold effectively, and, when measured, the
-// data-set scopes they can access (ascending, unique; nil when not measured).
+// data-set scopes they can access (ascending, unique; nil when not measured) and
+// those of them they hold directly.
 type holdings struct {
 	*measured
-	users             []int
-	direct, effective []rightSet
-	scopes            [][]Scope
+	users                []int
+	direct, effective    []rightSet
+	scopes, directScopes [][]Scope
 }
 
 // snapshot reads what users hold, set-wise: per chunk of users, one statement for
 // their direct grants, one for their type links and one for their masks.
 func snapshot(ctx context.Context, c *gen.Client, users []int, r reach) (*holdings, error) {
+	return snapshotAfter(ctx, c, users, r, nil)
+}
+
+// snapshotAfter is snapshot, taken after a change that took no user grant since
+// unchanged (of the same users, measuring the same) was taken: the users' direct
+// grants are unchanged's and those r gives, and only their links and masks are read
+// again. With unchanged nil, or measuring other rights, it is snapshot.
+func snapshotAfter(ctx context.Context, c *gen.Client, users []int, r reach, unchanged *holdings) (h *holdings, err error) {
 	m, err := loadMeasured(ctx, c, r)
 	if err != nil {
 		return nil, err
 	}
-	h := &holdings{measured: m, users: users, direct: make([]rightSet, len(users)), effective: make([]rightSet, len(users))}
+	if unchanged != nil && (!slices.Equal(unchanged.rights, m.rights) || unchanged.access != m.access) {
+		unchanged = nil
+	}
+	if unchanged != nil && checkDerivedSnapshots {
+		defer func() {
+			if err == nil {
+				err = sameAsRead(ctx, c, users, r, h)
+			}
+		}()
+	}
+	h = &holdings{measured: m, users: users, direct: make([]rightSet, len(users)), effective: make([]rightSet, len(users))}
 	words := m.words()
 	directBits, effectiveBits := make([]uint64, len(users)*words), make([]uint64, len(users)*words)
 	for i := range users {
@@ -160,10 +183,30 @@ func snapshot(ctx context.Context, c *gen.Client, users []int, r reach) (*holdin
 		h.effective[i] = effectiveBits[i*words : (i+1)*words : (i+1)*words]
 	}
 	if m.access {
-		h.scopes = make([][]Scope, len(users))
+		h.scopes, h.directScopes = make([][]Scope, len(users)), make([][]Scope, len(users))
 	}
 	if len(m.rights) == 0 && !m.access {
 		return h, nil
+	}
+	if unchanged != nil {
+		for i := range users {
+			copy(h.direct[i], unchanged.direct[i])
+		}
+		h.directScopes = unchanged.directScopes
+		if len(r.gives) > 0 {
+			if h.access {
+				h.directScopes = make([][]Scope, len(users))
+				for i, s := range unchanged.directScopes {
+					h.directScopes[i] = slices.Clone(s)
+				}
+			}
+			for _, g := range r.gives {
+				key := []byte(g.Key())
+				for i := range users {
+					h.holdDirect(i, key)
+				}
+			}
+		}
 	}
 	pos := make(map[int]int, len(users))
 	for i, id := range users {
@@ -176,7 +219,7 @@ func snapshot(ctx context.Context, c *gen.Client, users []int, r reach) (*holdin
 	slices.Sort(typeIDs)
 	for start := 0; start < len(users); start += chunkSize {
 		chunk := users[start:min(len(users), start+chunkSize)]
-		if err := h.readChunk(ctx, c, chunk, pos, typeIDs); err != nil {
+		if err := h.readChunk(ctx, c, chunk, pos, typeIDs, unchanged == nil); err != nil {
 			return nil, err
 		}
 	}
@@ -188,27 +231,27 @@ func snapshot(ctx context.Context, c *gen.Client, users []int, r reach) (*holdin
 }
 
 // readChunk reads one chunk of the users into h (pos gives each user's position):
-// their direct grants, then what their linked types hold, then the masks.
-func (h *holdings) readChunk(ctx context.Context, c *gen.Client, chunk []int, pos map[int]int, typeIDs []int) error {
+// their direct grants (unless readDirect is false: h holds them already), then what
+// their linked types hold, then the masks.
+func (h *holdings) readChunk(ctx context.Context, c *gen.Client, chunk []int, pos map[int]int, typeIDs []int, readDirect bool) error {
 	in, args := inList(chunk)
-	// The grants of the users that decide a measured right or data-set access are
-	// read from the index (user_id, grant_key, source_key) alone.
-	keys, keyArgs := h.grantKeys()
-	q := `SELECT g.user_id, g.grant_key FROM user_grants g WHERE g.user_id IN ` + in + ` AND ` + keys
-	if err := scanKeys(ctx, c, q, append(slices.Clone(args), keyArgs...), func(u int, key []byte) {
-		rightID, scope := parseKey(key)
-		i := pos[u]
-		if b, ok := h.bit[rightID]; ok && rightID != 0 {
-			h.direct[i].add(b)
-		} else if scope.DataSetID != 0 && h.access {
-			h.scopes[i] = append(h.scopes[i], scope)
+	if readDirect {
+		// The grants of the users that decide a measured right or data-set access
+		// are read from the index (user_id, grant_key, source_key) alone.
+		keys, keyArgs := h.grantKeys()
+		q := `SELECT g.user_id, g.grant_key FROM user_grants g WHERE g.user_id IN ` + in + ` AND ` + keys
+		if err := scanKeys(ctx, c, q, append(slices.Clone(args), keyArgs...), func(u int, key []byte) {
+			h.holdDirect(pos[u], key)
+		}); err != nil {
+			return err
 		}
-	}); err != nil {
-		return err
 	}
 	for _, id := range chunk {
 		i := pos[id]
 		copy(h.effective[i], h.direct[i])
+		if h.access {
+			h.scopes[i] = slices.Clone(h.directScopes[i])
+		}
 	}
 	// readOnly marks the users of this chunk a read-only type masks.
 	readOnly := map[int]bool{}
@@ -233,7 +276,7 @@ func (h *holdings) readChunk(ctx context.Context, c *gen.Client, chunk []int, po
 	}
 	// Masks (SPEC §2.3, §2.5): few users are inactive or read-only, so only they are
 	// read. A user who no longer exists holds no grant and no link, so holds nothing.
-	q = `SELECT u.id, u.active, u.read_only FROM users u WHERE u.id IN ` + in + ` AND (u.active = ? OR u.read_only = ?)`
+	q := `SELECT u.id, u.active, u.read_only FROM users u WHERE u.id IN ` + in + ` AND (u.active = ? OR u.read_only = ?)`
 	if err := scanPairs(ctx, c, q, append(slices.Clone(args), false, true), func(u, active int64, ro sql.NullInt64) {
 		i := pos[int(u)]
 		if active == 0 {
@@ -247,6 +290,36 @@ func (h *holdings) readChunk(ctx context.Context, c *gen.Client, chunk []int, po
 	for i := range readOnly {
 		for w := range h.effective[i] {
 			h.effective[i][w] &^= h.write[w]
+		}
+	}
+	return nil
+}
+
+// holdDirect records that user i (by position) holds the grant with key directly.
+func (h *holdings) holdDirect(i int, key []byte) {
+	rightID, scope := parseKey(key)
+	if b, ok := h.bit[rightID]; ok && rightID != 0 {
+		h.direct[i].add(b)
+	} else if scope.DataSetID != 0 && h.access {
+		h.directScopes[i] = append(h.directScopes[i], scope)
+	}
+}
+
+// checkDerivedSnapshots makes every snapshot that takes users' direct grants from an
+// earlier one read them as well, and fail if the two differ (set by the tests).
+var checkDerivedSnapshots = false
+
+// sameAsRead fails unless derived is what a snapshot reading everything gives.
+func sameAsRead(ctx context.Context, c *gen.Client, users []int, r reach, derived *holdings) error {
+	read, err := snapshot(ctx, c, users, r)
+	if err != nil {
+		return err
+	}
+	for i, u := range users {
+		if !slices.Equal(read.direct[i], derived.direct[i]) || !slices.Equal(read.effective[i], derived.effective[i]) ||
+			(read.scopes != nil && !slices.Equal(read.scopes[i], derived.scopes[i])) {
+			return fmt.Errorf("derived snapshot of user %d differs from the one read: direct %v / %v, effective %v / %v",
+				u, derived.direct[i], read.direct[i], derived.effective[i], read.effective[i])
 		}
 	}
 	return nil

@@ -53,17 +53,32 @@ type RightImpact struct {
 }
 
 // reach is what a change can alter, so its impact is measured on that alone: the
-// listed rights (all of them when allRights), and data-set access when access is set.
+// listed rights (all of them when allRights; every WRITE right too when writes), and
+// data-set access when access is set.
 type reach struct {
 	allRights bool
 	rights    []int
+	writes    bool
 	access    bool
+	// keepsGrants: the change writes no user grant, so what the users hold directly
+	// afterwards is what they held before, and is not read again. gives: the change
+	// gives every user these grants and takes none, so what they hold directly
+	// afterwards is what they held before and these (a role's copies are hundreds of
+	// thousands of rows at 20k users; reading them back cost a second).
+	keepsGrants bool
+	gives       []Grant
 	// deletes: the change deletes the users, so their names are read before it
 	// (any other impact names its users from the rows it loads afterwards).
 	deletes bool
 }
 
 var everything = reach{allRights: true, access: true}
+
+// and is what r or o can alter.
+func (r reach) and(o reach) reach {
+	return reach{allRights: r.allRights || o.allRights, rights: Unique(append(slices.Clone(r.rights), o.rights...)),
+		writes: r.writes || o.writes, access: r.access || o.access, deletes: r.deletes || o.deletes}
+}
 
 func scanPairs(ctx context.Context, c *gen.Client, query string, args []any, row func(a, b int64, extra sql.NullInt64)) error {
 	rows, err := c.QueryContext(ctx, query, args...)
@@ -219,7 +234,11 @@ func measure(ctx context.Context, c *gen.Client, users []int, r reach, dryRun bo
 	var after *holdings
 	err = change()
 	if err == nil {
-		after, err = snapshot(ctx, c, users, r)
+		var unchanged *holdings
+		if r.keepsGrants || len(r.gives) > 0 {
+			unchanged = before
+		}
+		after, err = snapshotAfter(ctx, c, users, r, unchanged)
 	}
 	if dryRun {
 		if _, rbErr := c.ExecContext(ctx, "ROLLBACK TO SAVEPOINT latchkey_dry_run"); rbErr != nil && err == nil {

@@ -48,7 +48,7 @@ type groupPlan struct {
 	staleTypes []int
 	linkTypes  []int
 	roles      []*gen.Role
-	rights     []int // every right the plan may give or take, for the impact
+	reach      reach // what the plan may give or take, for the impact
 }
 
 func (p *groupPlan) empty() bool {
@@ -89,15 +89,13 @@ func planGroup(ctx context.Context, c *gen.Client, g int, users []int, stale fun
 		}
 	}
 	p.linkTypes = Unique(p.linkTypes)
-	for _, t := range append(slices.Clone(p.staleTypes), p.linkTypes...) {
-		ids, err := typeRightIDs(ctx, c, t)
-		if err != nil {
-			return nil, err
-		}
-		p.rights = append(p.rights, ids...)
-		if slices.Contains(p.linkTypes, t) {
-			given = append(given, ids...)
-		}
+	linked, err := typesReach(ctx, c, p.linkTypes...)
+	if err != nil {
+		return nil, err
+	}
+	given = append(given, linked.rights...)
+	if p.reach, err = typesReach(ctx, c, append(slices.Clone(p.staleTypes), p.linkTypes...)...); err != nil {
+		return nil, err
 	}
 	if len(roleIDs) > 0 {
 		roles, err := c.Role.Query().Where(role.IDIn(Unique(roleIDs)...)).WithRights().All(ctx)
@@ -107,12 +105,12 @@ func planGroup(ctx context.Context, c *gen.Client, g int, users []int, stale fun
 		p.roles = roles
 		for _, r := range roles {
 			for _, rt := range r.Edges.Rights {
-				p.rights = append(p.rights, rt.ID)
+				p.reach.rights = append(p.reach.rights, rt.ID)
 				given = append(given, rt.ID)
 			}
 		}
 	}
-	p.rights = Unique(p.rights)
+	p.reach.rights = Unique(p.reach.rights)
 	return p, requireHolds(ctx, c, given)
 }
 
@@ -189,7 +187,7 @@ func groupRules(ctx context.Context, c *gen.Client, action string, g int, users 
 		return err
 	}
 	input["group_id"] = g
-	_, err = operation(ctx, c, action, users, reach{rights: p.rights, access: len(p.staleTypes)+len(p.linkTypes) > 0}, false,
+	_, err = operation(ctx, c, action, users, p.reach, false,
 		input, nil, func(s *sqlSet, now time.Time) error { return s.carry(ctx, users, p, now) })
 	return err
 }

@@ -131,7 +131,11 @@ func GrantRights(ctx context.Context, c *gen.Client, sel UserSelection, grants [
 	if err := requireHolds(ctx, c, rightIDs); err != nil {
 		return nil, err
 	}
-	return operation(ctx, c, "grant_rights", users, grantsReach(rows), dryRun, grants, user.Or(lacking...), func(s *sqlSet, now time.Time) error {
+	r := grantsReach(rows)
+	for _, row := range rows {
+		r.gives = append(r.gives, row.grant)
+	}
+	return operation(ctx, c, "grant_rights", users, r, dryRun, grants, user.Or(lacking...), func(s *sqlSet, now time.Time) error {
 		return s.addGrants(ctx, users, rows, viewerUserID(ctx), now)
 	})
 }
@@ -206,7 +210,11 @@ func ApplyRoleTo(ctx context.Context, c *gen.Client, sel UserSelection, roleID i
 		return nil, err
 	}
 	lacking := lacksRoleCopy(r, rightIDs)
-	return operation(ctx, c, "apply_role", users, reach{rights: rightIDs}, dryRun, map[string]any{"role_id": r.ID, "role": r.Name}, lacking,
+	gives := make([]Grant, len(rightIDs))
+	for i, id := range rightIDs {
+		gives[i] = Grant{Kind: enums.GrantAppRight, RightID: id}
+	}
+	return operation(ctx, c, "apply_role", users, reach{rights: rightIDs, gives: gives}, dryRun, map[string]any{"role_id": r.ID, "role": r.Name}, lacking,
 		func(s *sqlSet, now time.Time) error {
 			return s.copyRoleRights(ctx, users, r, viewerUserID(ctx), now)
 		})
@@ -252,14 +260,15 @@ func LinkUserType(ctx context.Context, c *gen.Client, sel UserSelection, typeID 
 	if err != nil {
 		return nil, problem.MissingIfNotFound(err, "userTypeId", "user type")
 	}
-	rightIDs, err := typeRightIDs(ctx, c, typeID)
+	r, err := typesReach(ctx, c, typeID)
 	if err != nil {
 		return nil, err
 	}
-	if err := requireHolds(ctx, c, rightIDs); err != nil {
+	if err := requireHolds(ctx, c, r.rights); err != nil {
 		return nil, err
 	}
-	return operation(ctx, c, "link_user_type", users, reach{rights: rightIDs, access: true}, dryRun, map[string]any{"user_type_id": t.ID, "user_type": t.Name},
+	r.keepsGrants = true
+	return operation(ctx, c, "link_user_type", users, r, dryRun, map[string]any{"user_type_id": t.ID, "user_type": t.Name},
 		user.Not(user.HasTypesWith(usertype.ID(t.ID))),
 		func(s *sqlSet, _ time.Time) error { return s.linkType(ctx, users, t.ID, 0) })
 }
@@ -277,11 +286,12 @@ func UnlinkUserType(ctx context.Context, c *gen.Client, sel UserSelection, typeI
 	if err != nil {
 		return nil, problem.MissingIfNotFound(err, "userTypeId", "user type")
 	}
-	rightIDs, err := typeRightIDs(ctx, c, typeID)
+	r, err := typesReach(ctx, c, typeID)
 	if err != nil {
 		return nil, err
 	}
-	return operation(ctx, c, "unlink_user_type", users, reach{rights: rightIDs, access: true}, dryRun, map[string]any{"user_type_id": t.ID, "user_type": t.Name},
+	r.keepsGrants = true
+	return operation(ctx, c, "unlink_user_type", users, r, dryRun, map[string]any{"user_type_id": t.ID, "user_type": t.Name},
 		user.HasTypesWith(usertype.ID(t.ID)),
 		func(s *sqlSet, _ time.Time) error { return s.dropSources(ctx, users, t.ID, 0) })
 }
@@ -292,7 +302,7 @@ func SetReadOnly(ctx context.Context, c *gen.Client, sel UserSelection, readOnly
 	if err != nil {
 		return nil, err
 	}
-	return operation(ctx, c, "set_read_only", users, reach{allRights: true}, dryRun, map[string]any{"read_only": readOnly}, user.ReadOnlyNEQ(readOnly),
+	return operation(ctx, c, "set_read_only", users, reach{allRights: true, keepsGrants: true}, dryRun, map[string]any{"read_only": readOnly}, user.ReadOnlyNEQ(readOnly),
 		func(s *sqlSet, now time.Time) error { return s.setFlag(ctx, users, "read_only", readOnly, now) })
 }
 
@@ -302,7 +312,7 @@ func SetActive(ctx context.Context, c *gen.Client, sel UserSelection, active, dr
 	if err != nil {
 		return nil, err
 	}
-	return operation(ctx, c, "set_active", users, reach{allRights: true}, dryRun, map[string]any{"active": active}, user.ActiveNEQ(active),
+	return operation(ctx, c, "set_active", users, reach{allRights: true, keepsGrants: true}, dryRun, map[string]any{"active": active}, user.ActiveNEQ(active),
 		func(s *sqlSet, now time.Time) error { return s.setFlag(ctx, users, "active", active, now) })
 }
 
@@ -336,8 +346,7 @@ func groupMembership(ctx context.Context, c *gen.Client, sel UserSelection, grou
 	}
 	r := reach{}
 	for _, p := range plans {
-		r.rights = append(r.rights, p.rights...)
-		r.access = r.access || len(p.staleTypes)+len(p.linkTypes) > 0
+		r = r.and(p.reach)
 	}
 	var touched []predicate.User
 	action := "remove_from_groups"

@@ -2,6 +2,7 @@ package access_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -464,4 +465,68 @@ func containsAll(s string, parts ...string) bool {
 		}
 	}
 	return true
+}
+
+// TestTypeLinkImpact: linking a type gains what it gives and the user lacks —
+// rights and data-set access —, and a read-only type takes every WRITE right the
+// user holds, by any path, not only the type's own (SPEC §2.3); unlinking undoes it.
+// What the user holds directly counts before and after alike.
+func TestTypeLinkImpact(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		w := newWorld(t, st)
+		w.grant("bob", access.GrantInput{DataSetID: id(w.west)}, access.GrantInput{Right: str("assignments.edit")},
+			access.GrantInput{Right: str("assignments.view")})
+		viewer := w.role("Report readers", "assignments.view", "reports.view")
+		for _, tc := range []struct {
+			name string
+			in   access.CreateUserTypeInput
+			link string // the impact of linking; unlinking is its mirror
+		}{
+			{"read-only", access.CreateUserTypeInput{Name: "Auditors", ReadOnly: yes()}, "lost assignments.edit"},
+			{"rights and access", access.CreateUserTypeInput{Name: "East viewers", RoleIDs: []int{viewer},
+				Grants: []access.GrantInput{{DataSetID: id(w.east)}}}, fmt.Sprintf("gained reports.view; access %d/0", w.east)},
+		} {
+			typeID := w.userType(tc.in)
+			impact := func(op func(c *gen.Client, sel access.UserSelection, id int, dry bool) (*access.Result, error)) string {
+				t.Helper()
+				var res *access.Result
+				w.do(func(c *gen.Client) (err error) {
+					res, err = op(c, access.One(w.users["bob"]), typeID, false)
+					return err
+				})
+				var got []string
+				for _, u := range res.Impact.Users {
+					for _, r := range u.Gained {
+						got = append(got, "gained "+r.Key)
+					}
+					for _, r := range u.Lost {
+						got = append(got, "lost "+r.Key)
+					}
+					for _, a := range u.AccessGained {
+						got = append(got, fmt.Sprintf("access %d/%d", a.DataSetID, a.NodeID))
+					}
+					for _, a := range u.AccessLost {
+						got = append(got, fmt.Sprintf("no access %d/%d", a.DataSetID, a.NodeID))
+					}
+				}
+				if res.Impact.AffectedCount != 1 {
+					t.Errorf("%s: affected %d, want 1", tc.name, res.Impact.AffectedCount)
+				}
+				return strings.Join(got, "; ")
+			}
+			link := func(c *gen.Client, sel access.UserSelection, id int, dry bool) (*access.Result, error) {
+				return access.LinkUserType(w.ctx, c, sel, id, dry)
+			}
+			unlink := func(c *gen.Client, sel access.UserSelection, id int, dry bool) (*access.Result, error) {
+				return access.UnlinkUserType(w.ctx, c, sel, id, dry)
+			}
+			mirror := strings.NewReplacer("gained", "lost", "lost", "gained", "access", "no access").Replace(tc.link)
+			if got := impact(link); got != tc.link {
+				t.Errorf("%s, link: %q, want %q", tc.name, got, tc.link)
+			}
+			if got := impact(unlink); got != mirror {
+				t.Errorf("%s, unlink: %q, want %q", tc.name, got, mirror)
+			}
+		}
+	})
 }
