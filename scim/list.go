@@ -234,6 +234,26 @@ func order(k *kind, p listParams) (func(*sql.Selector), error) {
 	}, nil
 }
 
+// pageAndTotal reads the page p asks for and the total it is a page of. A page that
+// starts the list, or is not empty, and holds fewer than p.count resources ends it,
+// so the total follows and is not counted: an IdP's lookup of one user by userName
+// is then one statement instead of two.
+func pageAndTotal[T any](ctx context.Context, p listParams, count func(context.Context) (int, error), page func() ([]T, error)) ([]T, int, error) {
+	if p.count <= 0 {
+		n, err := count(ctx)
+		return nil, n, err
+	}
+	rows, err := page()
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(rows) < p.count && (len(rows) > 0 || p.startIndex <= 1) {
+		return rows, p.startIndex - 1 + len(rows), nil
+	}
+	n, err := count(ctx)
+	return rows, n, err
+}
+
 // list runs a query: the filter as SQL, totalResults counted, one page read in a
 // stable order.
 func (rq *request) list(ctx context.Context, k *kind, p listParams) (map[string]any, error) {
@@ -251,39 +271,35 @@ func (rq *request) list(ctx context.Context, k *kind, p listParams) (map[string]
 	where := t.selectorFunc()
 	if k == userKind {
 		q := rq.c.User.Query().Where(predicate.User(where))
-		if total, err = q.Clone().Count(ctx); err != nil {
-			return nil, err
-		}
-		if p.count > 0 && p.startIndex <= total {
+		users, n, err := pageAndTotal(ctx, p, q.Clone().Count, func() ([]*gen.User, error) {
 			q.Order(ord).Offset(p.startIndex - 1).Limit(p.count)
 			if proj.wants(k, "groups") {
 				q.WithGroups(func(q *gen.GroupQuery) { q.Select(group.FieldID, group.FieldName).Order(group.ByID()) })
 			}
-			users, err := q.All(ctx)
-			if err != nil {
-				return nil, err
-			}
-			for _, u := range users {
-				resources = append(resources, userResource(rq.base, u, u.Edges.Groups).render(rq.base, k, proj))
-			}
+			return q.All(ctx)
+		})
+		if err != nil {
+			return nil, err
+		}
+		total = n
+		for _, u := range users {
+			resources = append(resources, userResource(rq.base, u, u.Edges.Groups).render(rq.base, k, proj))
 		}
 	} else {
 		q := rq.c.Group.Query().Where(predicate.Group(where))
-		if total, err = q.Clone().Count(ctx); err != nil {
-			return nil, err
-		}
-		if p.count > 0 && p.startIndex <= total {
+		groups, n, err := pageAndTotal(ctx, p, q.Clone().Count, func() ([]*gen.Group, error) {
 			q.Order(ord).Offset(p.startIndex - 1).Limit(p.count)
 			if proj.wants(k, "members") {
 				q.WithUsers(memberQuery)
 			}
-			groups, err := q.All(ctx)
-			if err != nil {
-				return nil, err
-			}
-			for _, g := range groups {
-				resources = append(resources, groupResource(rq.base, g, g.Edges.Users).render(rq.base, k, proj))
-			}
+			return q.All(ctx)
+		})
+		if err != nil {
+			return nil, err
+		}
+		total = n
+		for _, g := range groups {
+			resources = append(resources, groupResource(rq.base, g, g.Edges.Users).render(rq.base, k, proj))
 		}
 	}
 	return map[string]any{

@@ -169,6 +169,13 @@ func TestPaginationSortingAttributes(t *testing.T) {
 		if strings.Join(seen, ",") != "u3@acme.test,U1@acme.test,u5@acme.test,u2@acme.test,u4@acme.test,u6@acme.test,u7@acme.test" {
 			t.Fatalf("pages: %v", seen)
 		}
+		// A last page shorter than count: its total is not counted but follows from it.
+		for _, tc := range []struct{ start, items int }{{1, 7}, {5, 3}} {
+			r := e.call("GET", "/Users?count=10&startIndex="+itoa(tc.start)+filter, nil).must(200)
+			if r.num("itemsPerPage") != tc.items || r.num("totalResults") != 7 || r.num("startIndex") != tc.start {
+				t.Fatalf("last page at %d: %s", tc.start, r.Raw)
+			}
+		}
 		// Past the end, and count=0: only the total.
 		for _, q := range []string{"?startIndex=50", "?count=0"} {
 			r := e.call("GET", "/Users"+q+filter, nil).must(200)
