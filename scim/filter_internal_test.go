@@ -2,11 +2,14 @@ package scim
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
+	filter "github.com/scim2/filter-parser/v2"
 
 	"latchkey/graph/relayid"
 )
@@ -114,4 +117,74 @@ func FuzzFilter(f *testing.F) {
 		}
 		_ = normaliseFilter(s)
 	})
+}
+
+// TestSimpleComparisonIsTheParsers: wherever the fast path takes a filter, it gives
+// what the library's parser gives; it takes the lookups IdPs send, and leaves
+// everything unusual to the parser.
+func TestSimpleComparisonIsTheParsers(t *testing.T) {
+	takes := []string{
+		`userName eq "jane@acme.test"`, `userName EQ "Jane"`, `externalId eq "00u1a2b3c4"`, `emails.value co "@acme"`,
+		`name.familyName sw "O'Brien"`, `displayName eq ""`, `x-y_1 ne "a b"`, `meta.lastModified gt "2026-01-01T00:00:00Z"`,
+		`userName eq "a[b] and c or d"`, `urn:ietf:params:scim:schemas:core:2.0:User:userName eq "x"`,
+		`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value eq "42"`,
+	}
+	leaves := []string{
+		`userName eq "a\"b"`, `userName eq "a\\b"`, `userName  eq "x"`, `userName eq  "x"`, `userName eq x`, `active eq true`,
+		`userName pr`, `userName eq "é"`, `a.b.c eq "x"`, `1name eq "x"`, `urn:example:other:userName eq "x"`,
+		`userName xx "x"`, `userName eq "x" and active eq true`, `emails[type eq "work"]`, `userName eq "x"y"`, `.a eq "x"`, `a. eq "x"`,
+		`userName eq "tab	here"`, `not (userName eq "x")`,
+	}
+	for _, raw := range takes {
+		got, ok := simpleComparison(raw)
+		if !ok {
+			t.Errorf("%s: not taken", raw)
+			continue
+		}
+		want, err := filter.ParseFilter([]byte(raw))
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: fast path %#v, parser %#v (%v)", raw, got, want, err)
+		}
+	}
+	for _, raw := range leaves {
+		if got, ok := simpleComparison(raw); ok {
+			t.Errorf("%s: taken as %#v", raw, got)
+		}
+	}
+	// Any filter the fast path takes, the parser reads the same: random filters made
+	// of near-valid parts.
+	rng := rand.New(rand.NewPCG(1, 2))
+	pick := func(alphabet string, n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		return string(b)
+	}
+	taken := 0
+	for range 20000 {
+		path := pick("aZ09-_.", 1+rng.IntN(8))
+		if rng.IntN(4) == 0 {
+			path = []string{"urn:ietf:params:scim:schemas:core:2.0:User:", "urn:x:", "urn:ietf:params:scim:schemas:core:2.0:Group:"}[rng.IntN(3)] + path
+		}
+		op := []string{"eq", "EQ", "Ne", "co", "sw", "ew", "gt", "lt", "ge", "le", "pr", "xx", "e"}[rng.IntN(13)]
+		value := `"` + pick("ab @.'[]()\\\"\t", rng.IntN(8)) + `"`
+		if rng.IntN(8) == 0 {
+			value = pick(`"truefalsnul0123`, 1+rng.IntN(5))
+		}
+		raw := path + pick(" ", 1+rng.IntN(2)/2) + op + pick(" ", 1+rng.IntN(2)/2) + value
+		got, ok := simpleComparison(raw)
+		if !ok {
+			continue
+		}
+		taken++
+		want, err := filter.ParseFilter([]byte(raw))
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: fast path %#v, parser %#v (%v)", raw, got, want, err)
+		}
+	}
+	t.Logf("taken %d", taken)
+	if taken == 0 {
+		t.Fatal("no random filter was taken: the comparison checked nothing")
+	}
 }
