@@ -110,19 +110,23 @@ func diff(ctx context.Context, c *gen.Client, users []int, before, after *holdin
 	imp := &Impact{}
 	gained, lost := map[int]int{}, map[int]int{}
 	var detailed []UserImpact
-	var rightIDs []int
 	for i, id := range users {
 		var ui UserImpact
+		// Only the detailed users get their rights listed; the rest are counted.
+		detail := len(detailed) < MaxImpactUsers
+		changed := false
 		before.changes(after, i, func(rightID int, gain bool) {
+			changed = true
 			counts := lost
 			if gain {
 				counts = gained
 			}
 			counts[rightID]++
-			rightIDs = append(rightIDs, rightID)
-			if gain {
+			switch {
+			case !detail:
+			case gain:
 				ui.Gained = append(ui.Gained, &gen.Right{ID: rightID})
-			} else {
+			default:
 				ui.Lost = append(ui.Lost, &gen.Right{ID: rightID})
 			}
 		})
@@ -130,7 +134,7 @@ func diff(ctx context.Context, c *gen.Client, users []int, before, after *holdin
 			ui.AccessGained = scopesMissing(after.scopes[i], before.scopes[i])
 			ui.AccessLost = scopesMissing(before.scopes[i], after.scopes[i])
 		}
-		if len(ui.Gained)+len(ui.Lost)+len(ui.AccessGained)+len(ui.AccessLost) == 0 {
+		if !changed && len(ui.AccessGained)+len(ui.AccessLost) == 0 {
 			continue
 		}
 		imp.AffectedCount++
@@ -140,6 +144,13 @@ func diff(ctx context.Context, c *gen.Client, users []int, before, after *holdin
 		} else {
 			imp.Truncated = true
 		}
+	}
+	var rightIDs []int
+	for id := range gained {
+		rightIDs = append(rightIDs, id)
+	}
+	for id := range lost {
+		rightIDs = append(rightIDs, id)
 	}
 	rights := map[int]*gen.Right{}
 	if len(rightIDs) > 0 {
