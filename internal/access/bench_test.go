@@ -379,6 +379,7 @@ func fxNull(id int) any {
 // again with the final b.N).
 func benchStores(b *testing.B, fn func(b *testing.B, fx *fixture)) {
 	b.Helper()
+	defer access.CheckDerivedSnapshots(false)()
 	for _, kind := range []string{"sqlite", "mysql"} {
 		var st *store.Store
 		switch {

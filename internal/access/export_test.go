@@ -3,3 +3,11 @@ package access
 // Every test of this package checks that a snapshot derived from an earlier one
 // (after a change that only gives grants, or writes none) is what reading gives.
 func init() { checkDerivedSnapshots = true }
+
+// CheckDerivedSnapshots turns that check on or off (benchmarks time the work the
+// server does, without it) and returns what restores the setting.
+func CheckDerivedSnapshots(on bool) (restore func()) {
+	was := checkDerivedSnapshots
+	checkDerivedSnapshots = on
+	return func() { checkDerivedSnapshots = was }
+}
