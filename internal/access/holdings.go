@@ -327,8 +327,8 @@ func sameAsRead(ctx context.Context, c *gen.Client, users []int, r reach, derive
 
 // grantKeys is an SQL condition on g.grant_key matching the grants that decide what
 // is measured. A change measures a few rights (a role's, a type's), and a user holds
-// tens of others: matching only the measured rights' keys — "R:12", and the range of
-// "C:12:…" — keeps the others inside the database instead of streaming them out to
+// tens of others: matching only the measured rights' keys — "R:12" and "C:12:…" —
+// keeps the others inside the database instead of streaming them out to
 // be skipped; likewise data-set access ("D:…") when it is not measured (bulkSummary).
 func (m *measured) grantKeys() (string, []any) {
 	switch {
@@ -350,8 +350,13 @@ func (m *measured) grantKeys() (string, []any) {
 		for _, id := range m.rights {
 			args = append(args, Grant{Kind: enums.GrantAppRight, RightID: id}.Key())
 		}
+		// A company-specific key's right is its prefix up to the second ':'
+		// ("C:12:" of "C:12:3:45"): one IN test per key, where a range per right
+		// had SQLite compare each key with every range (measured at 100k users:
+		// a tenth less time reading a role's keys on SQLite, the same on MariaDB).
+		terms = append(terms, "substr(g.grant_key, 1, instr(substr(g.grant_key, 3), ':') + 2) IN ("+placeholders(len(m.rights))+")")
 		for _, id := range m.rights {
-			keyRange(fmt.Sprintf("C:%d:", id))
+			args = append(args, fmt.Sprintf("C:%d:", id))
 		}
 	}
 	if m.access {
