@@ -107,6 +107,8 @@ type Holder struct {
 	// Computed once, on first use: a cached holder answers many checks (and
 	// goroutines) without rebuilding its paths.
 	pathsOnce    sync.Once
+	rightsOnce   sync.Once
+	effective    []EffectiveRight
 	pathsByRight map[int][]Path
 	accessPaths  []Path
 }
@@ -320,8 +322,14 @@ func (h *Holder) rightPaths() []struct {
 
 // EffectiveRights lists every right the user holds, one entry per right and scope
 // (a company-specific right on ALL data sets has the scope of an application right),
-// each with all its paths and the masks that suppress it.
+// each with all its paths and the masks that suppress it. The list is computed once
+// per holder, and a cached holder serves many requests: callers must not change it.
 func (h *Holder) EffectiveRights() []EffectiveRight {
+	h.rightsOnce.Do(func() { h.effective = h.effectiveRights() })
+	return h.effective
+}
+
+func (h *Holder) effectiveRights() []EffectiveRight {
 	type scope struct{ right, dataSet, node int }
 	index := map[scope]int{}
 	var out []EffectiveRight
