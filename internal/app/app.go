@@ -45,6 +45,8 @@ type Config struct {
 	// MemoryLimitMiB is the soft limit of the Go runtime's memory (GOMEMLIMIT, when
 	// set, wins; 0: none).
 	MemoryLimitMiB int64
+	// GCPercent is the Go runtime's GC percentage (GOGC, when set, wins; 0: Go's).
+	GCPercent int64
 }
 
 // Main runs the command line with args (without the program name) and returns the
@@ -116,6 +118,8 @@ func serveFlags(cfg *Config) []cli.Flag {
 			Sources: cli.EnvVars("LATCHKEY_PPROF"), Destination: &cfg.Pprof},
 		&cli.Int64Flag{Name: "memory-limit", Value: DefaultMemoryLimitMiB, Usage: "soft limit in MiB of the Go runtime's memory, beside SQLite's page caches (GOMEMLIMIT wins; 0: none)",
 			Sources: cli.EnvVars("LATCHKEY_MEMORY_LIMIT"), Destination: &cfg.MemoryLimitMiB},
+		&cli.Int64Flag{Name: "gc-percent", Value: DefaultGCPercent, Usage: "how far in percent the Go heap may grow past what is live before a collection, within the memory limit (GOGC wins; 0: Go's 100)",
+			Sources: cli.EnvVars("LATCHKEY_GC_PERCENT"), Destination: &cfg.GCPercent},
 	)
 }
 

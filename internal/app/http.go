@@ -200,7 +200,7 @@ func newAuth(cfg Config, st *store.Store, log *slog.Logger) (*auth.Keys, *auth.S
 // lets in-flight requests finish.
 func Serve(ctx context.Context, cfg Config) error {
 	log := newLogger(cfg)
-	limitMemory(cfg.MemoryLimitMiB, log)
+	tuneMemory(cfg.MemoryLimitMiB, cfg.GCPercent, log)
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	st, err := openMigrated(ctx, cfg, log)
@@ -391,11 +391,23 @@ func optimizePeriodically(ctx context.Context, st *store.Store, log *slog.Logger
 // 100k users, SQLite).
 const DefaultMemoryLimitMiB = 64
 
-// limitMemory sets the Go runtime's soft memory limit, unless GOMEMLIMIT did.
-func limitMemory(mib int64, log *slog.Logger) {
-	if os.Getenv("GOMEMLIMIT") != "" || mib <= 0 {
-		return
+// DefaultGCPercent is how far serve lets the Go heap grow past what is live before
+// collecting (Go's own default is 100). What a request keeps is small — about 10 MB
+// live at 100k users — and an answer such as a user's effective rights with their
+// sources makes megabytes of garbage, so at 100 the collector ran every few
+// requests; the memory limit bounds the heap whatever this says (bench at 100k
+// users, SQLite: effectiveRights 90 -> 112-119 answers/s, can +8%).
+const DefaultGCPercent = 400
+
+// tuneMemory sets the Go runtime's soft memory limit, unless GOMEMLIMIT did, and its
+// GC percentage, unless GOGC did; 0 leaves either as it is.
+func tuneMemory(limitMiB, gcPercent int64, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") == "" && limitMiB > 0 {
+		debug.SetMemoryLimit(limitMiB << 20)
+		log.Debug("memory limit", "mib", limitMiB)
 	}
-	debug.SetMemoryLimit(mib << 20)
-	log.Debug("memory limit", "mib", mib)
+	if os.Getenv("GOGC") == "" && gcPercent > 0 {
+		debug.SetGCPercent(int(gcPercent))
+		log.Debug("gc percent", "percent", gcPercent)
+	}
 }
