@@ -148,7 +148,16 @@ type holdings struct {
 	users                []int
 	direct, effective    []rightSet
 	scopes, directScopes [][]Scope
+	flags                []userFlags // when rights are measured
 }
+
+// userFlags are a user's own masks (SPEC §2.3, §2.5).
+type userFlags uint8
+
+const (
+	flagInactive userFlags = 1 << iota
+	flagReadOnly
+)
 
 // snapshot reads what users hold, set-wise: per chunk of users, one statement for
 // their direct grants, one for their type links and one for their masks.
@@ -156,10 +165,11 @@ func snapshot(ctx context.Context, c *gen.Client, users []int, r reach) (*holdin
 	return snapshotAfter(ctx, c, users, r, nil)
 }
 
-// snapshotAfter is snapshot, taken after a change that took no user grant since
-// unchanged (of the same users, measuring the same) was taken: the users' direct
-// grants are unchanged's and those r gives, and only their links and masks are read
-// again. With unchanged nil, or measuring other rights, it is snapshot.
+// snapshotAfter is snapshot, taken after a change since unchanged (of the same users,
+// measuring the same) was taken: what r says the change kept or gave is taken from
+// unchanged instead of read again — the users' direct grants (keepsGrants, gives)
+// and their active and read-only flags (keepsFlags). With unchanged nil, or
+// measuring other rights, it is snapshot.
 func snapshotAfter(ctx context.Context, c *gen.Client, users []int, r reach, unchanged *holdings) (h *holdings, err error) {
 	m, err := loadMeasured(ctx, c, r)
 	if err != nil {
@@ -175,7 +185,15 @@ func snapshotAfter(ctx context.Context, c *gen.Client, users []int, r reach, unc
 			}
 		}()
 	}
+	reuseDirect := unchanged != nil && (r.keepsGrants || len(r.gives) > 0)
+	reuseFlags := unchanged != nil && r.keepsFlags
 	h = &holdings{measured: m, users: users, direct: make([]rightSet, len(users)), effective: make([]rightSet, len(users))}
+	if len(m.rights) > 0 {
+		h.flags = make([]userFlags, len(users))
+		if reuseFlags {
+			copy(h.flags, unchanged.flags)
+		}
+	}
 	words := m.words()
 	directBits, effectiveBits := make([]uint64, len(users)*words), make([]uint64, len(users)*words)
 	for i := range users {
@@ -188,7 +206,7 @@ func snapshotAfter(ctx context.Context, c *gen.Client, users []int, r reach, unc
 	if len(m.rights) == 0 && !m.access {
 		return h, nil
 	}
-	if unchanged != nil {
+	if reuseDirect {
 		for i := range users {
 			copy(h.direct[i], unchanged.direct[i])
 		}
@@ -219,7 +237,7 @@ func snapshotAfter(ctx context.Context, c *gen.Client, users []int, r reach, unc
 	slices.Sort(typeIDs)
 	for start := 0; start < len(users); start += chunkSize {
 		chunk := users[start:min(len(users), start+chunkSize)]
-		if err := h.readChunk(ctx, c, chunk, pos, typeIDs, unchanged == nil); err != nil {
+		if err := h.readChunk(ctx, c, chunk, pos, typeIDs, !reuseDirect, !reuseFlags); err != nil {
 			return nil, err
 		}
 	}
@@ -231,9 +249,10 @@ func snapshotAfter(ctx context.Context, c *gen.Client, users []int, r reach, unc
 }
 
 // readChunk reads one chunk of the users into h (pos gives each user's position):
-// their direct grants (unless readDirect is false: h holds them already), then what
-// their linked types hold, then the masks.
-func (h *holdings) readChunk(ctx context.Context, c *gen.Client, chunk []int, pos map[int]int, typeIDs []int, readDirect bool) error {
+// their direct grants and their flags (unless readDirect or readFlags is false: h
+// holds them already), then what their linked types hold, then applies the masks.
+func (h *holdings) readChunk(ctx context.Context, c *gen.Client, chunk []int, pos map[int]int, typeIDs []int,
+	readDirect, readFlags bool) error {
 	in, args := inList(chunk)
 	if readDirect {
 		// The grants of the users that decide a measured right or data-set access
@@ -276,16 +295,27 @@ func (h *holdings) readChunk(ctx context.Context, c *gen.Client, chunk []int, po
 	}
 	// Masks (SPEC §2.3, §2.5): few users are inactive or read-only, so only they are
 	// read. A user who no longer exists holds no grant and no link, so holds nothing.
-	q := `SELECT u.id, u.active, u.read_only FROM users u WHERE u.id IN ` + in + ` AND (u.active = ? OR u.read_only = ?)`
-	if err := scanPairs(ctx, c, q, append(slices.Clone(args), false, true), func(u, active int64, ro sql.NullInt64) {
-		i := pos[int(u)]
-		if active == 0 {
+	if readFlags {
+		q := `SELECT u.id, u.active, u.read_only FROM users u WHERE u.id IN ` + in + ` AND (u.active = ? OR u.read_only = ?)`
+		if err := scanPairs(ctx, c, q, append(slices.Clone(args), false, true), func(u, active int64, ro sql.NullInt64) {
+			i := pos[int(u)]
+			if active == 0 {
+				h.flags[i] |= flagInactive
+			}
+			if ro.Int64 != 0 {
+				h.flags[i] |= flagReadOnly
+			}
+		}); err != nil {
+			return err
+		}
+	}
+	for _, id := range chunk {
+		switch i := pos[id]; {
+		case h.flags[i]&flagInactive != 0:
 			clear(h.effective[i])
-		} else if ro.Int64 != 0 {
+		case h.flags[i]&flagReadOnly != 0:
 			readOnly[i] = true
 		}
-	}); err != nil {
-		return err
 	}
 	for i := range readOnly {
 		for w := range h.effective[i] {

@@ -67,6 +67,9 @@ type reach struct {
 	// thousands of rows at 20k users; reading them back cost a second).
 	keepsGrants bool
 	gives       []Grant
+	// keepsFlags: the change sets no user's active or read-only flag, so those are
+	// not read again either.
+	keepsFlags bool
 	// deletes: the change deletes the users, so their names are read before it
 	// (any other impact names its users from the rows it loads afterwards).
 	deletes bool
@@ -246,7 +249,7 @@ func measure(ctx context.Context, c *gen.Client, users []int, r reach, dryRun bo
 	err = change()
 	if err == nil {
 		var unchanged *holdings
-		if r.keepsGrants || len(r.gives) > 0 {
+		if r.keepsGrants || len(r.gives) > 0 || r.keepsFlags {
 			unchanged = before
 		}
 		after, err = snapshotAfter(ctx, c, users, r, unchanged)

@@ -187,7 +187,9 @@ func groupRules(ctx context.Context, c *gen.Client, action string, g int, users 
 		return err
 	}
 	input["group_id"] = g
-	_, err = operation(ctx, c, action, users, p.reach, false,
+	r := p.reach
+	r.keepsFlags = true
+	_, err = operation(ctx, c, action, users, r, false,
 		input, nil, func(s *sqlSet, now time.Time) error { return s.carry(ctx, users, p, now) })
 	return err
 }

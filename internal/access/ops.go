@@ -132,6 +132,7 @@ func GrantRights(ctx context.Context, c *gen.Client, sel UserSelection, grants [
 		return nil, err
 	}
 	r := grantsReach(rows)
+	r.keepsFlags = true
 	for _, row := range rows {
 		r.gives = append(r.gives, row.grant)
 	}
@@ -156,7 +157,9 @@ func RevokeRights(ctx context.Context, c *gen.Client, sel UserSelection, grants 
 	for i, r := range rows {
 		keys[i] = r.grant.Key()
 	}
-	return operation(ctx, c, "revoke_rights", users, grantsReach(rows), dryRun, grants, user.HasGrantsWith(usergrant.GrantKeyIn(keys...)),
+	r := grantsReach(rows)
+	r.keepsFlags = true
+	return operation(ctx, c, "revoke_rights", users, r, dryRun, grants, user.HasGrantsWith(usergrant.GrantKeyIn(keys...)),
 		func(s *sqlSet, _ time.Time) error { return s.removeGrants(ctx, users, keys) })
 }
 
@@ -214,7 +217,7 @@ func ApplyRoleTo(ctx context.Context, c *gen.Client, sel UserSelection, roleID i
 	for i, id := range rightIDs {
 		gives[i] = Grant{Kind: enums.GrantAppRight, RightID: id}
 	}
-	return operation(ctx, c, "apply_role", users, reach{rights: rightIDs, gives: gives}, dryRun, map[string]any{"role_id": r.ID, "role": r.Name}, lacking,
+	return operation(ctx, c, "apply_role", users, reach{rights: rightIDs, gives: gives, keepsFlags: true}, dryRun, map[string]any{"role_id": r.ID, "role": r.Name}, lacking,
 		func(s *sqlSet, now time.Time) error {
 			return s.copyRoleRights(ctx, users, r, viewerUserID(ctx), now)
 		})
@@ -267,7 +270,7 @@ func LinkUserType(ctx context.Context, c *gen.Client, sel UserSelection, typeID 
 	if err := requireHolds(ctx, c, r.rights); err != nil {
 		return nil, err
 	}
-	r.keepsGrants = true
+	r.keepsGrants, r.keepsFlags = true, true
 	return operation(ctx, c, "link_user_type", users, r, dryRun, map[string]any{"user_type_id": t.ID, "user_type": t.Name},
 		user.Not(user.HasTypesWith(usertype.ID(t.ID))),
 		func(s *sqlSet, _ time.Time) error { return s.linkType(ctx, users, t.ID, 0) })
@@ -290,7 +293,7 @@ func UnlinkUserType(ctx context.Context, c *gen.Client, sel UserSelection, typeI
 	if err != nil {
 		return nil, err
 	}
-	r.keepsGrants = true
+	r.keepsGrants, r.keepsFlags = true, true
 	return operation(ctx, c, "unlink_user_type", users, r, dryRun, map[string]any{"user_type_id": t.ID, "user_type": t.Name},
 		user.HasTypesWith(usertype.ID(t.ID)),
 		func(s *sqlSet, _ time.Time) error { return s.dropSources(ctx, users, t.ID, 0) })
@@ -348,6 +351,7 @@ func groupMembership(ctx context.Context, c *gen.Client, sel UserSelection, grou
 	for _, p := range plans {
 		r = r.and(p.reach)
 	}
+	r.keepsFlags = true
 	var touched []predicate.User
 	action := "remove_from_groups"
 	for _, g := range groupIDs {
