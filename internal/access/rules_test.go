@@ -530,3 +530,58 @@ func TestTypeLinkImpact(t *testing.T) {
 		}
 	})
 }
+
+// TestGroupRulesImpact: a group's mapping rule that links a read-only type gives its
+// role's rights and takes the members' WRITE rights, when they join through
+// AddToGroups and when an IdP's membership change applies the rules; the impact says
+// so, an inactive member changes in nothing (and every snapshot an impact derives is
+// checked against a read, as in all this package's tests).
+func TestGroupRulesImpact(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		w := newWorld(t, st)
+		for _, u := range []string{"bob", "carol", "jane"} {
+			w.grant(u, access.GrantInput{DataSetID: id(w.west)}, access.GrantInput{Right: str("assignments.edit")},
+				access.GrantInput{Right: str("assignments.view")})
+		}
+		// jane is inactive: she loses nothing, since she can nothing.
+		w.do(func(c *gen.Client) error {
+			_, err := access.SetActive(w.ctx, c, access.One(w.users["jane"]), false, false)
+			return err
+		})
+		readers := w.role("Report readers", "reports.view")
+		ro := w.userType(access.CreateUserTypeInput{Name: "Auditors", ReadOnly: yes(), RoleIDs: []int{readers}})
+		var groupID int
+		w.do(func(c *gen.Client) error {
+			g, err := c.Group.Create().SetName("Auditors").Save(w.ctx)
+			if err != nil {
+				return err
+			}
+			groupID = g.ID
+			_, err = access.CreateRule(w.ctx, c, access.CreateRuleInput{GroupName: "Auditors", UserTypeID: &ro})
+			return err
+		})
+		w.do(func(c *gen.Client) error {
+			res, err := access.AddToGroups(w.ctx, c, byIDs([]int{w.users["bob"], w.users["jane"]}), []int{groupID}, false)
+			if err == nil && (res.Impact.AffectedCount != 1 || len(res.Impact.Users) != 1 ||
+				len(res.Impact.Users[0].Lost) != 1 || res.Impact.Users[0].Lost[0].Key != "assignments.edit" ||
+				len(res.Impact.Users[0].Gained) != 1 || res.Impact.Users[0].Gained[0].Key != "reports.view") {
+				t.Errorf("joining: impact %+v, want bob to lose assignments.edit and gain reports.view", res.Impact)
+			}
+			return err
+		})
+		w.do(func(c *gen.Client) error {
+			return access.GroupMembersJoined(w.ctx, c, groupID, "Auditors", []int{w.users["carol"], w.users["jane"]})
+		})
+		for _, tc := range []struct {
+			user        string
+			write, read bool
+		}{{"bob", false, true}, {"carol", false, true}, {"jane", false, false}} {
+			if got := w.can(tc.user, "assignments.edit", w.west, ""); got != tc.write {
+				t.Errorf("%s WRITE: %v", tc.user, got)
+			}
+			if got := w.can(tc.user, "reports.view", w.west, ""); got != tc.read {
+				t.Errorf("%s reports.view: %v", tc.user, got)
+			}
+		}
+	})
+}
