@@ -487,11 +487,12 @@ func TestTypeLinkImpact(t *testing.T) {
 				Grants: []access.GrantInput{{DataSetID: id(w.east)}}}, fmt.Sprintf("gained reports.view; access %d/0", w.east)},
 		} {
 			typeID := w.userType(tc.in)
-			impact := func(op func(c *gen.Client, sel access.UserSelection, id int, dry bool) (*access.Result, error)) string {
+			// op is access.LinkUserType or access.UnlinkUserType.
+			impact := func(op func(context.Context, *gen.Client, access.UserSelection, int, bool) (*access.Result, error)) string {
 				t.Helper()
 				var res *access.Result
 				w.do(func(c *gen.Client) (err error) {
-					res, err = op(c, access.One(w.users["bob"]), typeID, false)
+					res, err = op(w.ctx, c, access.One(w.users["bob"]), typeID, false)
 					return err
 				})
 				var got []string
@@ -514,17 +515,11 @@ func TestTypeLinkImpact(t *testing.T) {
 				}
 				return strings.Join(got, "; ")
 			}
-			link := func(c *gen.Client, sel access.UserSelection, id int, dry bool) (*access.Result, error) {
-				return access.LinkUserType(w.ctx, c, sel, id, dry)
-			}
-			unlink := func(c *gen.Client, sel access.UserSelection, id int, dry bool) (*access.Result, error) {
-				return access.UnlinkUserType(w.ctx, c, sel, id, dry)
-			}
 			mirror := strings.NewReplacer("gained", "lost", "lost", "gained", "access", "no access").Replace(tc.link)
-			if got := impact(link); got != tc.link {
+			if got := impact(access.LinkUserType); got != tc.link {
 				t.Errorf("%s, link: %q, want %q", tc.name, got, tc.link)
 			}
-			if got := impact(unlink); got != mirror {
+			if got := impact(access.UnlinkUserType); got != mirror {
 				t.Errorf("%s, unlink: %q, want %q", tc.name, got, mirror)
 			}
 		}
