@@ -897,6 +897,11 @@ var (
 				Columns: []*schema.Column{UsersColumns[21], UsersColumns[18]},
 			},
 			{
+				Name:    "user_account_id_department",
+				Unique:  false,
+				Columns: []*schema.Column{UsersColumns[21], UsersColumns[10]},
+			},
+			{
 				Name:    "user_manager_id",
 				Unique:  false,
 				Columns: []*schema.Column{UsersColumns[23]},

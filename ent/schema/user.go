@@ -94,6 +94,9 @@ func (User) Indexes() []ent.Index {
 		index.Fields("account_id", "location"),
 		index.Fields("account_id", "family_name"),
 		index.Fields("account_id", "status"),
+		// Bulk operations and bulkSummary select users by department ("all of
+		// Claims"); without it each selection scanned every user of every account.
+		index.Fields("account_id", "department"),
 		index.Fields("manager_id"),
 		index.Fields("identity_id"),
 	}
