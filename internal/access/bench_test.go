@@ -547,7 +547,7 @@ func BenchmarkCheck(b *testing.B) {
 // rights and target come from the cache at the account's revision.
 func BenchmarkCheckCached(b *testing.B) {
 	benchStores(b, func(b *testing.B, fx *fixture) {
-		cache, err := access.NewCache(fx.st.Client, 1024)
+		cache, err := access.NewCache(fx.ctx, fx.st.Client, fx.st.DB, 1024)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -161,8 +161,13 @@ func newAuth(cfg Config, st *store.Store, log *slog.Logger) (*auth.Keys, *auth.S
 	}
 	keyOpts = append(keyOpts, auth.WithKeyLogger(log))
 	keys := auth.NewKeys(st.Client, keyOpts...)
-	cache, err := access.NewCache(st.Client, 4096)
+	cache, err := access.NewCache(context.Background(), st.Client, st.DB, 4096)
 	if err != nil {
+		return nil, nil, nil, err
+	}
+	closeAll := func() { _ = cache.Close() }
+	failed := func(err error) (*auth.Keys, *auth.Service, func(), error) {
+		closeAll()
 		return nil, nil, nil, err
 	}
 	opts := []auth.Option{auth.WithLogger(log), auth.WithCache(cache)}
@@ -175,23 +180,23 @@ func newAuth(cfg Config, st *store.Store, log *slog.Logger) (*auth.Keys, *auth.S
 	if cfg.TokenTTL > 0 {
 		opts = append(opts, auth.WithTTL(cfg.TokenTTL))
 	}
-	closeAll := func() {}
 	if strings.TrimSpace(cfg.ExternalIssuers) != "" {
 		issuers, err := auth.ParseExternalIssuers(cfg.ExternalIssuers)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("external issuers: %w", err)
+			return failed(fmt.Errorf("external issuers: %w", err))
 		}
 		for _, is := range issuers {
 			if is.Issuer == cfg.Issuer || (cfg.Issuer == "" && is.Issuer == auth.DefaultIssuer) {
-				return nil, nil, nil, fmt.Errorf("external issuer %q is Latchkey's own issuer", is.Issuer)
+				return failed(fmt.Errorf("external issuer %q is Latchkey's own issuer", is.Issuer))
 			}
 		}
 		v, err := auth.NewExternalVerifier(issuers, auth.WithExternalLogger(log))
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("external issuers: %w", err)
+			return failed(fmt.Errorf("external issuers: %w", err))
 		}
 		opts = append(opts, auth.WithExternalIssuers(v))
-		closeAll = v.Close
+		closeCache := closeAll
+		closeAll = func() { v.Close(); closeCache() }
 	}
 	return keys, auth.NewService(st.Client, keys, opts...), closeAll, nil
 }
