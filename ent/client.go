@@ -29,12 +29,14 @@ import (
 	"latchkey/ent/refreshtoken"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/rolecopy"
 	"latchkey/ent/scimmappingrule"
 	"latchkey/ent/scimtoken"
 	"latchkey/ent/signingkey"
 	"latchkey/ent/typelinksource"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
+	"latchkey/ent/userrolecopy"
 	"latchkey/ent/usertype"
 	"latchkey/ent/usertypegrant"
 
@@ -87,6 +89,8 @@ type Client struct {
 	Right *RightClient
 	// Role is the client for interacting with the Role builders.
 	Role *RoleClient
+	// RoleCopy is the client for interacting with the RoleCopy builders.
+	RoleCopy *RoleCopyClient
 	// ScimMappingRule is the client for interacting with the ScimMappingRule builders.
 	ScimMappingRule *ScimMappingRuleClient
 	// ScimToken is the client for interacting with the ScimToken builders.
@@ -99,6 +103,8 @@ type Client struct {
 	User *UserClient
 	// UserGrant is the client for interacting with the UserGrant builders.
 	UserGrant *UserGrantClient
+	// UserRoleCopy is the client for interacting with the UserRoleCopy builders.
+	UserRoleCopy *UserRoleCopyClient
 	// UserType is the client for interacting with the UserType builders.
 	UserType *UserTypeClient
 	// UserTypeGrant is the client for interacting with the UserTypeGrant builders.
@@ -132,12 +138,14 @@ func (c *Client) init() {
 	c.RefreshToken = NewRefreshTokenClient(c.config)
 	c.Right = NewRightClient(c.config)
 	c.Role = NewRoleClient(c.config)
+	c.RoleCopy = NewRoleCopyClient(c.config)
 	c.ScimMappingRule = NewScimMappingRuleClient(c.config)
 	c.ScimToken = NewScimTokenClient(c.config)
 	c.SigningKey = NewSigningKeyClient(c.config)
 	c.TypeLinkSource = NewTypeLinkSourceClient(c.config)
 	c.User = NewUserClient(c.config)
 	c.UserGrant = NewUserGrantClient(c.config)
+	c.UserRoleCopy = NewUserRoleCopyClient(c.config)
 	c.UserType = NewUserTypeClient(c.config)
 	c.UserTypeGrant = NewUserTypeGrantClient(c.config)
 }
@@ -250,12 +258,14 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		RefreshToken:    NewRefreshTokenClient(cfg),
 		Right:           NewRightClient(cfg),
 		Role:            NewRoleClient(cfg),
+		RoleCopy:        NewRoleCopyClient(cfg),
 		ScimMappingRule: NewScimMappingRuleClient(cfg),
 		ScimToken:       NewScimTokenClient(cfg),
 		SigningKey:      NewSigningKeyClient(cfg),
 		TypeLinkSource:  NewTypeLinkSourceClient(cfg),
 		User:            NewUserClient(cfg),
 		UserGrant:       NewUserGrantClient(cfg),
+		UserRoleCopy:    NewUserRoleCopyClient(cfg),
 		UserType:        NewUserTypeClient(cfg),
 		UserTypeGrant:   NewUserTypeGrantClient(cfg),
 	}, nil
@@ -295,12 +305,14 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		RefreshToken:    NewRefreshTokenClient(cfg),
 		Right:           NewRightClient(cfg),
 		Role:            NewRoleClient(cfg),
+		RoleCopy:        NewRoleCopyClient(cfg),
 		ScimMappingRule: NewScimMappingRuleClient(cfg),
 		ScimToken:       NewScimTokenClient(cfg),
 		SigningKey:      NewSigningKeyClient(cfg),
 		TypeLinkSource:  NewTypeLinkSourceClient(cfg),
 		User:            NewUserClient(cfg),
 		UserGrant:       NewUserGrantClient(cfg),
+		UserRoleCopy:    NewUserRoleCopyClient(cfg),
 		UserType:        NewUserTypeClient(cfg),
 		UserTypeGrant:   NewUserTypeGrantClient(cfg),
 	}, nil
@@ -335,8 +347,9 @@ func (c *Client) Use(hooks ...Hook) {
 		c.APIClient, c.APIClientSecret, c.Account, c.AccountRevision, c.AuditEvent,
 		c.Computer, c.Dashboard, c.DataSet, c.Group, c.HierarchyNode, c.Identity,
 		c.Invitation, c.OrgUnit, c.OutboxMessage, c.PasswordReset, c.RefreshToken,
-		c.Right, c.Role, c.ScimMappingRule, c.ScimToken, c.SigningKey,
-		c.TypeLinkSource, c.User, c.UserGrant, c.UserType, c.UserTypeGrant,
+		c.Right, c.Role, c.RoleCopy, c.ScimMappingRule, c.ScimToken, c.SigningKey,
+		c.TypeLinkSource, c.User, c.UserGrant, c.UserRoleCopy, c.UserType,
+		c.UserTypeGrant,
 	} {
 		n.Use(hooks...)
 	}
@@ -349,8 +362,9 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.APIClient, c.APIClientSecret, c.Account, c.AccountRevision, c.AuditEvent,
 		c.Computer, c.Dashboard, c.DataSet, c.Group, c.HierarchyNode, c.Identity,
 		c.Invitation, c.OrgUnit, c.OutboxMessage, c.PasswordReset, c.RefreshToken,
-		c.Right, c.Role, c.ScimMappingRule, c.ScimToken, c.SigningKey,
-		c.TypeLinkSource, c.User, c.UserGrant, c.UserType, c.UserTypeGrant,
+		c.Right, c.Role, c.RoleCopy, c.ScimMappingRule, c.ScimToken, c.SigningKey,
+		c.TypeLinkSource, c.User, c.UserGrant, c.UserRoleCopy, c.UserType,
+		c.UserTypeGrant,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -395,6 +409,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Right.mutate(ctx, m)
 	case *RoleMutation:
 		return c.Role.mutate(ctx, m)
+	case *RoleCopyMutation:
+		return c.RoleCopy.mutate(ctx, m)
 	case *ScimMappingRuleMutation:
 		return c.ScimMappingRule.mutate(ctx, m)
 	case *ScimTokenMutation:
@@ -407,6 +423,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.User.mutate(ctx, m)
 	case *UserGrantMutation:
 		return c.UserGrant.mutate(ctx, m)
+	case *UserRoleCopyMutation:
+		return c.UserRoleCopy.mutate(ctx, m)
 	case *UserTypeMutation:
 		return c.UserType.mutate(ctx, m)
 	case *UserTypeGrantMutation:
@@ -3147,6 +3165,22 @@ func (c *RightClient) QueryRoles(_m *Right) *RoleQuery {
 	return query
 }
 
+// QueryRoleCopies queries the role_copies edge of a Right.
+func (c *RightClient) QueryRoleCopies(_m *Right) *RoleCopyQuery {
+	query := (&RoleCopyClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(right.Table, right.FieldID, id),
+			sqlgraph.To(rolecopy.Table, rolecopy.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, right.RoleCopiesTable, right.RoleCopiesPrimaryKey...),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *RightClient) Hooks() []Hook {
 	hooks := c.hooks.Right
@@ -3368,6 +3402,188 @@ func (c *RoleClient) mutate(ctx context.Context, m *RoleMutation) (Value, error)
 		return (&RoleDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Role mutation op: %q", m.Op())
+	}
+}
+
+// RoleCopyClient is a client for the RoleCopy schema.
+type RoleCopyClient struct {
+	config
+}
+
+// NewRoleCopyClient returns a client for the RoleCopy from the given config.
+func NewRoleCopyClient(c config) *RoleCopyClient {
+	return &RoleCopyClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `rolecopy.Hooks(f(g(h())))`.
+func (c *RoleCopyClient) Use(hooks ...Hook) {
+	c.hooks.RoleCopy = append(c.hooks.RoleCopy, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `rolecopy.Intercept(f(g(h())))`.
+func (c *RoleCopyClient) Intercept(interceptors ...Interceptor) {
+	c.inters.RoleCopy = append(c.inters.RoleCopy, interceptors...)
+}
+
+// Create returns a builder for creating a RoleCopy entity.
+func (c *RoleCopyClient) Create() *RoleCopyCreate {
+	mutation := newRoleCopyMutation(c.config, OpCreate)
+	return &RoleCopyCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of RoleCopy entities.
+func (c *RoleCopyClient) CreateBulk(builders ...*RoleCopyCreate) *RoleCopyCreateBulk {
+	return &RoleCopyCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *RoleCopyClient) MapCreateBulk(slice any, setFunc func(*RoleCopyCreate, int)) *RoleCopyCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &RoleCopyCreateBulk{err: fmt.Errorf("calling to RoleCopyClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*RoleCopyCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &RoleCopyCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for RoleCopy.
+func (c *RoleCopyClient) Update() *RoleCopyUpdate {
+	mutation := newRoleCopyMutation(c.config, OpUpdate)
+	return &RoleCopyUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *RoleCopyClient) UpdateOne(_m *RoleCopy) *RoleCopyUpdateOne {
+	mutation := newRoleCopyMutation(c.config, OpUpdateOne, withRoleCopy(_m))
+	return &RoleCopyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *RoleCopyClient) UpdateOneID(id int) *RoleCopyUpdateOne {
+	mutation := newRoleCopyMutation(c.config, OpUpdateOne, withRoleCopyID(id))
+	return &RoleCopyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for RoleCopy.
+func (c *RoleCopyClient) Delete() *RoleCopyDelete {
+	mutation := newRoleCopyMutation(c.config, OpDelete)
+	return &RoleCopyDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *RoleCopyClient) DeleteOne(_m *RoleCopy) *RoleCopyDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *RoleCopyClient) DeleteOneID(id int) *RoleCopyDeleteOne {
+	builder := c.Delete().Where(rolecopy.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &RoleCopyDeleteOne{builder}
+}
+
+// Query returns a query builder for RoleCopy.
+func (c *RoleCopyClient) Query() *RoleCopyQuery {
+	return &RoleCopyQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeRoleCopy},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a RoleCopy entity by its id.
+func (c *RoleCopyClient) Get(ctx context.Context, id int) (*RoleCopy, error) {
+	return c.Query().Where(rolecopy.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *RoleCopyClient) GetX(ctx context.Context, id int) *RoleCopy {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryAccount queries the account edge of a RoleCopy.
+func (c *RoleCopyClient) QueryAccount(_m *RoleCopy) *AccountQuery {
+	query := (&AccountClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(rolecopy.Table, rolecopy.FieldID, id),
+			sqlgraph.To(account.Table, account.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, rolecopy.AccountTable, rolecopy.AccountColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRights queries the rights edge of a RoleCopy.
+func (c *RoleCopyClient) QueryRights(_m *RoleCopy) *RightQuery {
+	query := (&RightClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(rolecopy.Table, rolecopy.FieldID, id),
+			sqlgraph.To(right.Table, right.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, false, rolecopy.RightsTable, rolecopy.RightsPrimaryKey...),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryGrantedBy queries the granted_by edge of a RoleCopy.
+func (c *RoleCopyClient) QueryGrantedBy(_m *RoleCopy) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(rolecopy.Table, rolecopy.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, rolecopy.GrantedByTable, rolecopy.GrantedByColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *RoleCopyClient) Hooks() []Hook {
+	hooks := c.hooks.RoleCopy
+	return append(hooks[:len(hooks):len(hooks)], rolecopy.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *RoleCopyClient) Interceptors() []Interceptor {
+	return c.inters.RoleCopy
+}
+
+func (c *RoleCopyClient) mutate(ctx context.Context, m *RoleCopyMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&RoleCopyCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&RoleCopyUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&RoleCopyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&RoleCopyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown RoleCopy mutation op: %q", m.Op())
 	}
 }
 
@@ -4591,6 +4807,188 @@ func (c *UserGrantClient) mutate(ctx context.Context, m *UserGrantMutation) (Val
 	}
 }
 
+// UserRoleCopyClient is a client for the UserRoleCopy schema.
+type UserRoleCopyClient struct {
+	config
+}
+
+// NewUserRoleCopyClient returns a client for the UserRoleCopy from the given config.
+func NewUserRoleCopyClient(c config) *UserRoleCopyClient {
+	return &UserRoleCopyClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `userrolecopy.Hooks(f(g(h())))`.
+func (c *UserRoleCopyClient) Use(hooks ...Hook) {
+	c.hooks.UserRoleCopy = append(c.hooks.UserRoleCopy, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `userrolecopy.Intercept(f(g(h())))`.
+func (c *UserRoleCopyClient) Intercept(interceptors ...Interceptor) {
+	c.inters.UserRoleCopy = append(c.inters.UserRoleCopy, interceptors...)
+}
+
+// Create returns a builder for creating a UserRoleCopy entity.
+func (c *UserRoleCopyClient) Create() *UserRoleCopyCreate {
+	mutation := newUserRoleCopyMutation(c.config, OpCreate)
+	return &UserRoleCopyCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of UserRoleCopy entities.
+func (c *UserRoleCopyClient) CreateBulk(builders ...*UserRoleCopyCreate) *UserRoleCopyCreateBulk {
+	return &UserRoleCopyCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *UserRoleCopyClient) MapCreateBulk(slice any, setFunc func(*UserRoleCopyCreate, int)) *UserRoleCopyCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &UserRoleCopyCreateBulk{err: fmt.Errorf("calling to UserRoleCopyClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*UserRoleCopyCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &UserRoleCopyCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for UserRoleCopy.
+func (c *UserRoleCopyClient) Update() *UserRoleCopyUpdate {
+	mutation := newUserRoleCopyMutation(c.config, OpUpdate)
+	return &UserRoleCopyUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *UserRoleCopyClient) UpdateOne(_m *UserRoleCopy) *UserRoleCopyUpdateOne {
+	mutation := newUserRoleCopyMutation(c.config, OpUpdateOne, withUserRoleCopy(_m))
+	return &UserRoleCopyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *UserRoleCopyClient) UpdateOneID(id int) *UserRoleCopyUpdateOne {
+	mutation := newUserRoleCopyMutation(c.config, OpUpdateOne, withUserRoleCopyID(id))
+	return &UserRoleCopyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for UserRoleCopy.
+func (c *UserRoleCopyClient) Delete() *UserRoleCopyDelete {
+	mutation := newUserRoleCopyMutation(c.config, OpDelete)
+	return &UserRoleCopyDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *UserRoleCopyClient) DeleteOne(_m *UserRoleCopy) *UserRoleCopyDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *UserRoleCopyClient) DeleteOneID(id int) *UserRoleCopyDeleteOne {
+	builder := c.Delete().Where(userrolecopy.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &UserRoleCopyDeleteOne{builder}
+}
+
+// Query returns a query builder for UserRoleCopy.
+func (c *UserRoleCopyClient) Query() *UserRoleCopyQuery {
+	return &UserRoleCopyQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeUserRoleCopy},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a UserRoleCopy entity by its id.
+func (c *UserRoleCopyClient) Get(ctx context.Context, id int) (*UserRoleCopy, error) {
+	return c.Query().Where(userrolecopy.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *UserRoleCopyClient) GetX(ctx context.Context, id int) *UserRoleCopy {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryAccount queries the account edge of a UserRoleCopy.
+func (c *UserRoleCopyClient) QueryAccount(_m *UserRoleCopy) *AccountQuery {
+	query := (&AccountClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(userrolecopy.Table, userrolecopy.FieldID, id),
+			sqlgraph.To(account.Table, account.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, userrolecopy.AccountTable, userrolecopy.AccountColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryUser queries the user edge of a UserRoleCopy.
+func (c *UserRoleCopyClient) QueryUser(_m *UserRoleCopy) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(userrolecopy.Table, userrolecopy.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, userrolecopy.UserTable, userrolecopy.UserColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRoleCopy queries the role_copy edge of a UserRoleCopy.
+func (c *UserRoleCopyClient) QueryRoleCopy(_m *UserRoleCopy) *RoleCopyQuery {
+	query := (&RoleCopyClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(userrolecopy.Table, userrolecopy.FieldID, id),
+			sqlgraph.To(rolecopy.Table, rolecopy.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, userrolecopy.RoleCopyTable, userrolecopy.RoleCopyColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *UserRoleCopyClient) Hooks() []Hook {
+	hooks := c.hooks.UserRoleCopy
+	return append(hooks[:len(hooks):len(hooks)], userrolecopy.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *UserRoleCopyClient) Interceptors() []Interceptor {
+	return c.inters.UserRoleCopy
+}
+
+func (c *UserRoleCopyClient) mutate(ctx context.Context, m *UserRoleCopyMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&UserRoleCopyCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&UserRoleCopyUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&UserRoleCopyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&UserRoleCopyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown UserRoleCopy mutation op: %q", m.Op())
+	}
+}
+
 // UserTypeClient is a client for the UserType schema.
 type UserTypeClient struct {
 	config
@@ -5056,16 +5454,16 @@ type (
 	hooks struct {
 		APIClient, APIClientSecret, Account, AccountRevision, AuditEvent, Computer,
 		Dashboard, DataSet, Group, HierarchyNode, Identity, Invitation, OrgUnit,
-		OutboxMessage, PasswordReset, RefreshToken, Right, Role, ScimMappingRule,
-		ScimToken, SigningKey, TypeLinkSource, User, UserGrant, UserType,
-		UserTypeGrant []ent.Hook
+		OutboxMessage, PasswordReset, RefreshToken, Right, Role, RoleCopy,
+		ScimMappingRule, ScimToken, SigningKey, TypeLinkSource, User, UserGrant,
+		UserRoleCopy, UserType, UserTypeGrant []ent.Hook
 	}
 	inters struct {
 		APIClient, APIClientSecret, Account, AccountRevision, AuditEvent, Computer,
 		Dashboard, DataSet, Group, HierarchyNode, Identity, Invitation, OrgUnit,
-		OutboxMessage, PasswordReset, RefreshToken, Right, Role, ScimMappingRule,
-		ScimToken, SigningKey, TypeLinkSource, User, UserGrant, UserType,
-		UserTypeGrant []ent.Interceptor
+		OutboxMessage, PasswordReset, RefreshToken, Right, Role, RoleCopy,
+		ScimMappingRule, ScimToken, SigningKey, TypeLinkSource, User, UserGrant,
+		UserRoleCopy, UserType, UserTypeGrant []ent.Interceptor
 	}
 )
 

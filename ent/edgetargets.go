@@ -24,12 +24,14 @@ import (
 	"latchkey/ent/refreshtoken"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/rolecopy"
 	"latchkey/ent/scimmappingrule"
 	"latchkey/ent/scimtoken"
 	"latchkey/ent/signingkey"
 	"latchkey/ent/typelinksource"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
+	"latchkey/ent/userrolecopy"
 	"latchkey/ent/usertype"
 	"latchkey/ent/usertypegrant"
 )
@@ -95,14 +97,20 @@ var EdgeTargets = map[string]map[string]string{
 		"user":    "User",
 	},
 	"Right": {
-		"account": "Account",
-		"roles":   "Role",
+		"account":     "Account",
+		"roles":       "Role",
+		"role_copies": "RoleCopy",
 	},
 	"Role": {
 		"account":    "Account",
 		"rights":     "Right",
 		"users":      "User",
 		"user_types": "UserType",
+	},
+	"RoleCopy": {
+		"account":    "Account",
+		"rights":     "Right",
+		"granted_by": "User",
 	},
 	"ScimMappingRule": {
 		"account":   "Account",
@@ -140,6 +148,11 @@ var EdgeTargets = map[string]map[string]string{
 		"group":      "Group",
 		"user":       "User",
 		"granted_by": "User",
+	},
+	"UserRoleCopy": {
+		"account":   "Account",
+		"user":      "User",
+		"role_copy": "RoleCopy",
 	},
 	"UserType": {
 		"account": "Account",
@@ -202,6 +215,8 @@ func (c *Client) CountByIDs(ctx context.Context, typ string, ids []int) (int, er
 		return c.Right.Query().Where(right.IDIn(ids...)).Count(ctx)
 	case "Role":
 		return c.Role.Query().Where(role.IDIn(ids...)).Count(ctx)
+	case "RoleCopy":
+		return c.RoleCopy.Query().Where(rolecopy.IDIn(ids...)).Count(ctx)
 	case "ScimMappingRule":
 		return c.ScimMappingRule.Query().Where(scimmappingrule.IDIn(ids...)).Count(ctx)
 	case "ScimToken":
@@ -214,6 +229,8 @@ func (c *Client) CountByIDs(ctx context.Context, typ string, ids []int) (int, er
 		return c.User.Query().Where(user.IDIn(ids...)).Count(ctx)
 	case "UserGrant":
 		return c.UserGrant.Query().Where(usergrant.IDIn(ids...)).Count(ctx)
+	case "UserRoleCopy":
+		return c.UserRoleCopy.Query().Where(userrolecopy.IDIn(ids...)).Count(ctx)
 	case "UserType":
 		return c.UserType.Query().Where(usertype.IDIn(ids...)).Count(ctx)
 	case "UserTypeGrant":
@@ -388,6 +405,15 @@ func (c *Client) RecordsByIDs(ctx context.Context, typ string, ids []int) (map[i
 			out[n.ID] = n
 		}
 		return out, nil
+	case "RoleCopy":
+		nodes, err := c.RoleCopy.Query().Where(rolecopy.IDIn(ids...)).All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range nodes {
+			out[n.ID] = n
+		}
+		return out, nil
 	case "ScimMappingRule":
 		nodes, err := c.ScimMappingRule.Query().Where(scimmappingrule.IDIn(ids...)).All(ctx)
 		if err != nil {
@@ -442,6 +468,15 @@ func (c *Client) RecordsByIDs(ctx context.Context, typ string, ids []int) (map[i
 			out[n.ID] = n
 		}
 		return out, nil
+	case "UserRoleCopy":
+		nodes, err := c.UserRoleCopy.Query().Where(userrolecopy.IDIn(ids...)).All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range nodes {
+			out[n.ID] = n
+		}
+		return out, nil
 	case "UserType":
 		nodes, err := c.UserType.Query().Where(usertype.IDIn(ids...)).All(ctx)
 		if err != nil {
@@ -463,3 +498,18 @@ func (c *Client) RecordsByIDs(ctx context.Context, typ string, ids []int) (map[i
 	}
 	return nil, fmt.Errorf("unknown type %q", typ)
 }
+
+// EdgesComplete marks every edge of a grant built in memory as loaded: those set
+// by hand are all it has. Rights copied from a role are held per application
+// (RoleCopy) and listed as grants like any other (internal/access); their edges
+// must not be looked up by an id no row has.
+func (_m *UserGrant) EdgesComplete() *UserGrant {
+	for i := range _m.Edges.loadedTypes {
+		_m.Edges.loadedTypes[i] = true
+	}
+	return _m
+}
+
+// NotFound is the error a query that finds no record returns, for records read
+// another way (a right copied from a role, read by its own id in internal/access).
+func NotFound(label string) error { return &NotFoundError{label} }

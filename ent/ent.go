@@ -24,12 +24,14 @@ import (
 	"latchkey/ent/refreshtoken"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/rolecopy"
 	"latchkey/ent/scimmappingrule"
 	"latchkey/ent/scimtoken"
 	"latchkey/ent/signingkey"
 	"latchkey/ent/typelinksource"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
+	"latchkey/ent/userrolecopy"
 	"latchkey/ent/usertype"
 	"latchkey/ent/usertypegrant"
 	"reflect"
@@ -116,12 +118,14 @@ func checkColumn(t, c string) error {
 			refreshtoken.Table:    refreshtoken.ValidColumn,
 			right.Table:           right.ValidColumn,
 			role.Table:            role.ValidColumn,
+			rolecopy.Table:        rolecopy.ValidColumn,
 			scimmappingrule.Table: scimmappingrule.ValidColumn,
 			scimtoken.Table:       scimtoken.ValidColumn,
 			signingkey.Table:      signingkey.ValidColumn,
 			typelinksource.Table:  typelinksource.ValidColumn,
 			user.Table:            user.ValidColumn,
 			usergrant.Table:       usergrant.ValidColumn,
+			userrolecopy.Table:    userrolecopy.ValidColumn,
 			usertype.Table:        usertype.ValidColumn,
 			usertypegrant.Table:   usertypegrant.ValidColumn,
 		})

@@ -22,12 +22,14 @@ import (
 	"latchkey/ent/refreshtoken"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/rolecopy"
 	"latchkey/ent/scimmappingrule"
 	"latchkey/ent/scimtoken"
 	"latchkey/ent/signingkey"
 	"latchkey/ent/typelinksource"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
+	"latchkey/ent/userrolecopy"
 	"latchkey/ent/usertype"
 	"latchkey/ent/usertypegrant"
 
@@ -39,7 +41,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 26)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 28)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   apiclient.Table,
@@ -401,6 +403,24 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[18] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   rolecopy.Table,
+			Columns: rolecopy.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: rolecopy.FieldID,
+			},
+		},
+		Type: "RoleCopy",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			rolecopy.FieldAccountID:   {Type: field.TypeInt, Column: rolecopy.FieldAccountID},
+			rolecopy.FieldRoleID:      {Type: field.TypeInt, Column: rolecopy.FieldRoleID},
+			rolecopy.FieldRoleName:    {Type: field.TypeString, Column: rolecopy.FieldRoleName},
+			rolecopy.FieldGrantedByID: {Type: field.TypeInt, Column: rolecopy.FieldGrantedByID},
+			rolecopy.FieldGrantedAt:   {Type: field.TypeTime, Column: rolecopy.FieldGrantedAt},
+		},
+	}
+	graph.Nodes[19] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   scimmappingrule.Table,
 			Columns: scimmappingrule.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -418,7 +438,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			scimmappingrule.FieldRoleID:     {Type: field.TypeInt, Column: scimmappingrule.FieldRoleID},
 		},
 	}
-	graph.Nodes[19] = &sqlgraph.Node{
+	graph.Nodes[20] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   scimtoken.Table,
 			Columns: scimtoken.Columns,
@@ -440,7 +460,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			scimtoken.FieldRevokedAt:   {Type: field.TypeTime, Column: scimtoken.FieldRevokedAt},
 		},
 	}
-	graph.Nodes[20] = &sqlgraph.Node{
+	graph.Nodes[21] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   signingkey.Table,
 			Columns: signingkey.Columns,
@@ -460,7 +480,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			signingkey.FieldNotAfter:   {Type: field.TypeTime, Column: signingkey.FieldNotAfter},
 		},
 	}
-	graph.Nodes[21] = &sqlgraph.Node{
+	graph.Nodes[22] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   typelinksource.Table,
 			Columns: typelinksource.Columns,
@@ -477,7 +497,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			typelinksource.FieldGroupID:    {Type: field.TypeInt, Column: typelinksource.FieldGroupID},
 		},
 	}
-	graph.Nodes[22] = &sqlgraph.Node{
+	graph.Nodes[23] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -513,7 +533,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldLastLoginAt:    {Type: field.TypeTime, Column: user.FieldLastLoginAt},
 		},
 	}
-	graph.Nodes[23] = &sqlgraph.Node{
+	graph.Nodes[24] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usergrant.Table,
 			Columns: usergrant.Columns,
@@ -543,7 +563,23 @@ var schemaGraph = func() *sqlgraph.Schema {
 			usergrant.FieldGrantedAt:      {Type: field.TypeTime, Column: usergrant.FieldGrantedAt},
 		},
 	}
-	graph.Nodes[24] = &sqlgraph.Node{
+	graph.Nodes[25] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   userrolecopy.Table,
+			Columns: userrolecopy.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeInt,
+				Column: userrolecopy.FieldID,
+			},
+		},
+		Type: "UserRoleCopy",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			userrolecopy.FieldAccountID:  {Type: field.TypeInt, Column: userrolecopy.FieldAccountID},
+			userrolecopy.FieldUserID:     {Type: field.TypeInt, Column: userrolecopy.FieldUserID},
+			userrolecopy.FieldRoleCopyID: {Type: field.TypeInt, Column: userrolecopy.FieldRoleCopyID},
+		},
+	}
+	graph.Nodes[26] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usertype.Table,
 			Columns: usertype.Columns,
@@ -562,7 +598,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			usertype.FieldReadOnly:    {Type: field.TypeBool, Column: usertype.FieldReadOnly},
 		},
 	}
-	graph.Nodes[25] = &sqlgraph.Node{
+	graph.Nodes[27] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usertypegrant.Table,
 			Columns: usertypegrant.Columns,
@@ -949,6 +985,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"Role",
 	)
 	graph.MustAddE(
+		"role_copies",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   right.RoleCopiesTable,
+			Columns: right.RoleCopiesPrimaryKey,
+			Bidi:    false,
+		},
+		"Right",
+		"RoleCopy",
+	)
+	graph.MustAddE(
 		"account",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -995,6 +1043,42 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Role",
 		"UserType",
+	)
+	graph.MustAddE(
+		"account",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   rolecopy.AccountTable,
+			Columns: []string{rolecopy.AccountColumn},
+			Bidi:    false,
+		},
+		"RoleCopy",
+		"Account",
+	)
+	graph.MustAddE(
+		"rights",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: false,
+			Table:   rolecopy.RightsTable,
+			Columns: rolecopy.RightsPrimaryKey,
+			Bidi:    false,
+		},
+		"RoleCopy",
+		"Right",
+	)
+	graph.MustAddE(
+		"granted_by",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   rolecopy.GrantedByTable,
+			Columns: []string{rolecopy.GrantedByColumn},
+			Bidi:    false,
+		},
+		"RoleCopy",
+		"User",
 	)
 	graph.MustAddE(
 		"account",
@@ -1307,6 +1391,42 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"UserGrant",
 		"User",
+	)
+	graph.MustAddE(
+		"account",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   userrolecopy.AccountTable,
+			Columns: []string{userrolecopy.AccountColumn},
+			Bidi:    false,
+		},
+		"UserRoleCopy",
+		"Account",
+	)
+	graph.MustAddE(
+		"user",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   userrolecopy.UserTable,
+			Columns: []string{userrolecopy.UserColumn},
+			Bidi:    false,
+		},
+		"UserRoleCopy",
+		"User",
+	)
+	graph.MustAddE(
+		"role_copy",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   userrolecopy.RoleCopyTable,
+			Columns: []string{userrolecopy.RoleCopyColumn},
+			Bidi:    false,
+		},
+		"UserRoleCopy",
+		"RoleCopy",
 	)
 	graph.MustAddE(
 		"account",
@@ -3151,6 +3271,20 @@ func (f *RightFilter) WhereHasRolesWith(preds ...predicate.Role) {
 	})))
 }
 
+// WhereHasRoleCopies applies a predicate to check if query has an edge role_copies.
+func (f *RightFilter) WhereHasRoleCopies() {
+	f.Where(entql.HasEdge("role_copies"))
+}
+
+// WhereHasRoleCopiesWith applies a predicate to check if query has an edge role_copies with a given conditions (other predicates).
+func (f *RightFilter) WhereHasRoleCopiesWith(preds ...predicate.RoleCopy) {
+	f.Where(entql.HasEdgeWith("role_copies", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *RoleQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -3283,6 +3417,113 @@ func (f *RoleFilter) WhereHasUserTypesWith(preds ...predicate.UserType) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *RoleCopyQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the RoleCopyQuery builder.
+func (_q *RoleCopyQuery) Filter() *RoleCopyFilter {
+	return &RoleCopyFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *RoleCopyMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the RoleCopyMutation builder.
+func (m *RoleCopyMutation) Filter() *RoleCopyFilter {
+	return &RoleCopyFilter{config: m.config, predicateAdder: m}
+}
+
+// RoleCopyFilter provides a generic filtering capability at runtime for RoleCopyQuery.
+type RoleCopyFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *RoleCopyFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *RoleCopyFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(rolecopy.FieldID))
+}
+
+// WhereAccountID applies the entql int predicate on the account_id field.
+func (f *RoleCopyFilter) WhereAccountID(p entql.IntP) {
+	f.Where(p.Field(rolecopy.FieldAccountID))
+}
+
+// WhereRoleID applies the entql int predicate on the role_id field.
+func (f *RoleCopyFilter) WhereRoleID(p entql.IntP) {
+	f.Where(p.Field(rolecopy.FieldRoleID))
+}
+
+// WhereRoleName applies the entql string predicate on the role_name field.
+func (f *RoleCopyFilter) WhereRoleName(p entql.StringP) {
+	f.Where(p.Field(rolecopy.FieldRoleName))
+}
+
+// WhereGrantedByID applies the entql int predicate on the granted_by_id field.
+func (f *RoleCopyFilter) WhereGrantedByID(p entql.IntP) {
+	f.Where(p.Field(rolecopy.FieldGrantedByID))
+}
+
+// WhereGrantedAt applies the entql time.Time predicate on the granted_at field.
+func (f *RoleCopyFilter) WhereGrantedAt(p entql.TimeP) {
+	f.Where(p.Field(rolecopy.FieldGrantedAt))
+}
+
+// WhereHasAccount applies a predicate to check if query has an edge account.
+func (f *RoleCopyFilter) WhereHasAccount() {
+	f.Where(entql.HasEdge("account"))
+}
+
+// WhereHasAccountWith applies a predicate to check if query has an edge account with a given conditions (other predicates).
+func (f *RoleCopyFilter) WhereHasAccountWith(preds ...predicate.Account) {
+	f.Where(entql.HasEdgeWith("account", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasRights applies a predicate to check if query has an edge rights.
+func (f *RoleCopyFilter) WhereHasRights() {
+	f.Where(entql.HasEdge("rights"))
+}
+
+// WhereHasRightsWith applies a predicate to check if query has an edge rights with a given conditions (other predicates).
+func (f *RoleCopyFilter) WhereHasRightsWith(preds ...predicate.Right) {
+	f.Where(entql.HasEdgeWith("rights", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasGrantedBy applies a predicate to check if query has an edge granted_by.
+func (f *RoleCopyFilter) WhereHasGrantedBy() {
+	f.Where(entql.HasEdge("granted_by"))
+}
+
+// WhereHasGrantedByWith applies a predicate to check if query has an edge granted_by with a given conditions (other predicates).
+func (f *RoleCopyFilter) WhereHasGrantedByWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("granted_by", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *ScimMappingRuleQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -3311,7 +3552,7 @@ type ScimMappingRuleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ScimMappingRuleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3423,7 +3664,7 @@ type ScimTokenFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ScimTokenFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3522,7 +3763,7 @@ type SigningKeyFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SigningKeyFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3597,7 +3838,7 @@ type TypeLinkSourceFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *TypeLinkSourceFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[22].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3713,7 +3954,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[22].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[23].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3994,7 +4235,7 @@ type UserGrantFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserGrantFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[23].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[24].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4217,6 +4458,103 @@ func (f *UserGrantFilter) WhereHasGrantedByWith(preds ...predicate.User) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *UserRoleCopyQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the UserRoleCopyQuery builder.
+func (_q *UserRoleCopyQuery) Filter() *UserRoleCopyFilter {
+	return &UserRoleCopyFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *UserRoleCopyMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the UserRoleCopyMutation builder.
+func (m *UserRoleCopyMutation) Filter() *UserRoleCopyFilter {
+	return &UserRoleCopyFilter{config: m.config, predicateAdder: m}
+}
+
+// UserRoleCopyFilter provides a generic filtering capability at runtime for UserRoleCopyQuery.
+type UserRoleCopyFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *UserRoleCopyFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[25].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql int predicate on the id field.
+func (f *UserRoleCopyFilter) WhereID(p entql.IntP) {
+	f.Where(p.Field(userrolecopy.FieldID))
+}
+
+// WhereAccountID applies the entql int predicate on the account_id field.
+func (f *UserRoleCopyFilter) WhereAccountID(p entql.IntP) {
+	f.Where(p.Field(userrolecopy.FieldAccountID))
+}
+
+// WhereUserID applies the entql int predicate on the user_id field.
+func (f *UserRoleCopyFilter) WhereUserID(p entql.IntP) {
+	f.Where(p.Field(userrolecopy.FieldUserID))
+}
+
+// WhereRoleCopyID applies the entql int predicate on the role_copy_id field.
+func (f *UserRoleCopyFilter) WhereRoleCopyID(p entql.IntP) {
+	f.Where(p.Field(userrolecopy.FieldRoleCopyID))
+}
+
+// WhereHasAccount applies a predicate to check if query has an edge account.
+func (f *UserRoleCopyFilter) WhereHasAccount() {
+	f.Where(entql.HasEdge("account"))
+}
+
+// WhereHasAccountWith applies a predicate to check if query has an edge account with a given conditions (other predicates).
+func (f *UserRoleCopyFilter) WhereHasAccountWith(preds ...predicate.Account) {
+	f.Where(entql.HasEdgeWith("account", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasUser applies a predicate to check if query has an edge user.
+func (f *UserRoleCopyFilter) WhereHasUser() {
+	f.Where(entql.HasEdge("user"))
+}
+
+// WhereHasUserWith applies a predicate to check if query has an edge user with a given conditions (other predicates).
+func (f *UserRoleCopyFilter) WhereHasUserWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("user", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasRoleCopy applies a predicate to check if query has an edge role_copy.
+func (f *UserRoleCopyFilter) WhereHasRoleCopy() {
+	f.Where(entql.HasEdge("role_copy"))
+}
+
+// WhereHasRoleCopyWith applies a predicate to check if query has an edge role_copy with a given conditions (other predicates).
+func (f *UserRoleCopyFilter) WhereHasRoleCopyWith(preds ...predicate.RoleCopy) {
+	f.Where(entql.HasEdgeWith("role_copy", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *UserTypeQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -4245,7 +4583,7 @@ type UserTypeFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserTypeFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[24].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[26].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -4371,7 +4709,7 @@ type UserTypeGrantFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserTypeGrantFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[25].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[27].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

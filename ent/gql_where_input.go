@@ -5239,10 +5239,6 @@ type UserWhereInput struct {
 	HasTypes     *bool                 `json:"hasTypes,omitempty"`
 	HasTypesWith []*UserTypeWhereInput `json:"hasTypesWith,omitempty"`
 
-	// "grants" edge predicates.
-	HasGrants     *bool                  `json:"hasGrants,omitempty"`
-	HasGrantsWith []*UserGrantWhereInput `json:"hasGrantsWith,omitempty"`
-
 	// "computers" edge predicates.
 	HasComputers     *bool                 `json:"hasComputers,omitempty"`
 	HasComputersWith []*ComputerWhereInput `json:"hasComputersWith,omitempty"`
@@ -6093,24 +6089,6 @@ func (i *UserWhereInput) P() (predicate.User, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, user.HasTypesWith(with...))
-	}
-	if i.HasGrants != nil {
-		p := user.HasGrants()
-		if !*i.HasGrants {
-			p = user.Not(p)
-		}
-		predicates = append(predicates, p)
-	}
-	if len(i.HasGrantsWith) > 0 {
-		with := make([]predicate.UserGrant, 0, len(i.HasGrantsWith))
-		for _, w := range i.HasGrantsWith {
-			p, err := w.P()
-			if err != nil {
-				return nil, fmt.Errorf("%w: field 'HasGrantsWith'", err)
-			}
-			with = append(with, p)
-		}
-		predicates = append(predicates, user.HasGrantsWith(with...))
 	}
 	if i.HasComputers != nil {
 		p := user.HasComputers()

@@ -26,6 +26,7 @@ import (
 	"latchkey/ent/refreshtoken"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/rolecopy"
 	"latchkey/ent/schema/enums"
 	"latchkey/ent/scimmappingrule"
 	"latchkey/ent/scimtoken"
@@ -33,6 +34,7 @@ import (
 	"latchkey/ent/typelinksource"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
+	"latchkey/ent/userrolecopy"
 	"latchkey/ent/usertype"
 	"latchkey/ent/usertypegrant"
 	"sync"
@@ -69,12 +71,14 @@ const (
 	TypeRefreshToken    = "RefreshToken"
 	TypeRight           = "Right"
 	TypeRole            = "Role"
+	TypeRoleCopy        = "RoleCopy"
 	TypeScimMappingRule = "ScimMappingRule"
 	TypeScimToken       = "ScimToken"
 	TypeSigningKey      = "SigningKey"
 	TypeTypeLinkSource  = "TypeLinkSource"
 	TypeUser            = "User"
 	TypeUserGrant       = "UserGrant"
+	TypeUserRoleCopy    = "UserRoleCopy"
 	TypeUserType        = "UserType"
 	TypeUserTypeGrant   = "UserTypeGrant"
 )
@@ -12885,26 +12889,29 @@ func (m *RefreshTokenMutation) ResetEdge(name string) error {
 // RightMutation represents an operation that mutates the Right nodes in the graph.
 type RightMutation struct {
 	config
-	op             Op
-	typ            string
-	id             *int
-	created_at     *time.Time
-	updated_at     *time.Time
-	key            *string
-	name           *string
-	application    *string
-	description    *string
-	kind           *right.Kind
-	built_in       *bool
-	clearedFields  map[string]struct{}
-	account        *int
-	clearedaccount bool
-	roles          map[int]struct{}
-	removedroles   map[int]struct{}
-	clearedroles   bool
-	done           bool
-	oldValue       func(context.Context) (*Right, error)
-	predicates     []predicate.Right
+	op                 Op
+	typ                string
+	id                 *int
+	created_at         *time.Time
+	updated_at         *time.Time
+	key                *string
+	name               *string
+	application        *string
+	description        *string
+	kind               *right.Kind
+	built_in           *bool
+	clearedFields      map[string]struct{}
+	account            *int
+	clearedaccount     bool
+	roles              map[int]struct{}
+	removedroles       map[int]struct{}
+	clearedroles       bool
+	role_copies        map[int]struct{}
+	removedrole_copies map[int]struct{}
+	clearedrole_copies bool
+	done               bool
+	oldValue           func(context.Context) (*Right, error)
+	predicates         []predicate.Right
 }
 
 var _ ent.Mutation = (*RightMutation)(nil)
@@ -13423,6 +13430,60 @@ func (m *RightMutation) ResetRoles() {
 	m.removedroles = nil
 }
 
+// AddRoleCopyIDs adds the "role_copies" edge to the RoleCopy entity by ids.
+func (m *RightMutation) AddRoleCopyIDs(ids ...int) {
+	if m.role_copies == nil {
+		m.role_copies = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.role_copies[ids[i]] = struct{}{}
+	}
+}
+
+// ClearRoleCopies clears the "role_copies" edge to the RoleCopy entity.
+func (m *RightMutation) ClearRoleCopies() {
+	m.clearedrole_copies = true
+}
+
+// RoleCopiesCleared reports if the "role_copies" edge to the RoleCopy entity was cleared.
+func (m *RightMutation) RoleCopiesCleared() bool {
+	return m.clearedrole_copies
+}
+
+// RemoveRoleCopyIDs removes the "role_copies" edge to the RoleCopy entity by IDs.
+func (m *RightMutation) RemoveRoleCopyIDs(ids ...int) {
+	if m.removedrole_copies == nil {
+		m.removedrole_copies = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.role_copies, ids[i])
+		m.removedrole_copies[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedRoleCopies returns the removed IDs of the "role_copies" edge to the RoleCopy entity.
+func (m *RightMutation) RemovedRoleCopiesIDs() (ids []int) {
+	for id := range m.removedrole_copies {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// RoleCopiesIDs returns the "role_copies" edge IDs in the mutation.
+func (m *RightMutation) RoleCopiesIDs() (ids []int) {
+	for id := range m.role_copies {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetRoleCopies resets all changes to the "role_copies" edge.
+func (m *RightMutation) ResetRoleCopies() {
+	m.role_copies = nil
+	m.clearedrole_copies = false
+	m.removedrole_copies = nil
+}
+
 // Where appends a list predicates to the RightMutation builder.
 func (m *RightMutation) Where(ps ...predicate.Right) {
 	m.predicates = append(m.predicates, ps...)
@@ -13704,12 +13765,15 @@ func (m *RightMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *RightMutation) AddedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	if m.account != nil {
 		edges = append(edges, right.EdgeAccount)
 	}
 	if m.roles != nil {
 		edges = append(edges, right.EdgeRoles)
+	}
+	if m.role_copies != nil {
+		edges = append(edges, right.EdgeRoleCopies)
 	}
 	return edges
 }
@@ -13728,15 +13792,24 @@ func (m *RightMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case right.EdgeRoleCopies:
+		ids := make([]ent.Value, 0, len(m.role_copies))
+		for id := range m.role_copies {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *RightMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	if m.removedroles != nil {
 		edges = append(edges, right.EdgeRoles)
+	}
+	if m.removedrole_copies != nil {
+		edges = append(edges, right.EdgeRoleCopies)
 	}
 	return edges
 }
@@ -13751,18 +13824,27 @@ func (m *RightMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case right.EdgeRoleCopies:
+		ids := make([]ent.Value, 0, len(m.removedrole_copies))
+		for id := range m.removedrole_copies {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *RightMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	if m.clearedaccount {
 		edges = append(edges, right.EdgeAccount)
 	}
 	if m.clearedroles {
 		edges = append(edges, right.EdgeRoles)
+	}
+	if m.clearedrole_copies {
+		edges = append(edges, right.EdgeRoleCopies)
 	}
 	return edges
 }
@@ -13775,6 +13857,8 @@ func (m *RightMutation) EdgeCleared(name string) bool {
 		return m.clearedaccount
 	case right.EdgeRoles:
 		return m.clearedroles
+	case right.EdgeRoleCopies:
+		return m.clearedrole_copies
 	}
 	return false
 }
@@ -13799,6 +13883,9 @@ func (m *RightMutation) ResetEdge(name string) error {
 		return nil
 	case right.EdgeRoles:
 		m.ResetRoles()
+		return nil
+	case right.EdgeRoleCopies:
+		m.ResetRoleCopies()
 		return nil
 	}
 	return fmt.Errorf("unknown Right edge %s", name)
@@ -14782,6 +14869,791 @@ func (m *RoleMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Role edge %s", name)
+}
+
+// RoleCopyMutation represents an operation that mutates the RoleCopy nodes in the graph.
+type RoleCopyMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *int
+	role_id           *int
+	addrole_id        *int
+	role_name         *string
+	granted_at        *time.Time
+	clearedFields     map[string]struct{}
+	account           *int
+	clearedaccount    bool
+	rights            map[int]struct{}
+	removedrights     map[int]struct{}
+	clearedrights     bool
+	granted_by        *int
+	clearedgranted_by bool
+	done              bool
+	oldValue          func(context.Context) (*RoleCopy, error)
+	predicates        []predicate.RoleCopy
+}
+
+var _ ent.Mutation = (*RoleCopyMutation)(nil)
+
+// rolecopyOption allows management of the mutation configuration using functional options.
+type rolecopyOption func(*RoleCopyMutation)
+
+// newRoleCopyMutation creates new mutation for the RoleCopy entity.
+func newRoleCopyMutation(c config, op Op, opts ...rolecopyOption) *RoleCopyMutation {
+	m := &RoleCopyMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeRoleCopy,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withRoleCopyID sets the ID field of the mutation.
+func withRoleCopyID(id int) rolecopyOption {
+	return func(m *RoleCopyMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *RoleCopy
+		)
+		m.oldValue = func(ctx context.Context) (*RoleCopy, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().RoleCopy.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withRoleCopy sets the old RoleCopy of the mutation.
+func withRoleCopy(node *RoleCopy) rolecopyOption {
+	return func(m *RoleCopyMutation) {
+		m.oldValue = func(context.Context) (*RoleCopy, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m RoleCopyMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m RoleCopyMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *RoleCopyMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *RoleCopyMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().RoleCopy.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *RoleCopyMutation) SetAccountID(i int) {
+	m.account = &i
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *RoleCopyMutation) AccountID() (r int, exists bool) {
+	v := m.account
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the RoleCopy entity.
+// If the RoleCopy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RoleCopyMutation) OldAccountID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *RoleCopyMutation) ResetAccountID() {
+	m.account = nil
+}
+
+// SetRoleID sets the "role_id" field.
+func (m *RoleCopyMutation) SetRoleID(i int) {
+	m.role_id = &i
+	m.addrole_id = nil
+}
+
+// RoleID returns the value of the "role_id" field in the mutation.
+func (m *RoleCopyMutation) RoleID() (r int, exists bool) {
+	v := m.role_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRoleID returns the old "role_id" field's value of the RoleCopy entity.
+// If the RoleCopy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RoleCopyMutation) OldRoleID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRoleID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRoleID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRoleID: %w", err)
+	}
+	return oldValue.RoleID, nil
+}
+
+// AddRoleID adds i to the "role_id" field.
+func (m *RoleCopyMutation) AddRoleID(i int) {
+	if m.addrole_id != nil {
+		*m.addrole_id += i
+	} else {
+		m.addrole_id = &i
+	}
+}
+
+// AddedRoleID returns the value that was added to the "role_id" field in this mutation.
+func (m *RoleCopyMutation) AddedRoleID() (r int, exists bool) {
+	v := m.addrole_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRoleID resets all changes to the "role_id" field.
+func (m *RoleCopyMutation) ResetRoleID() {
+	m.role_id = nil
+	m.addrole_id = nil
+}
+
+// SetRoleName sets the "role_name" field.
+func (m *RoleCopyMutation) SetRoleName(s string) {
+	m.role_name = &s
+}
+
+// RoleName returns the value of the "role_name" field in the mutation.
+func (m *RoleCopyMutation) RoleName() (r string, exists bool) {
+	v := m.role_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRoleName returns the old "role_name" field's value of the RoleCopy entity.
+// If the RoleCopy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RoleCopyMutation) OldRoleName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRoleName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRoleName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRoleName: %w", err)
+	}
+	return oldValue.RoleName, nil
+}
+
+// ResetRoleName resets all changes to the "role_name" field.
+func (m *RoleCopyMutation) ResetRoleName() {
+	m.role_name = nil
+}
+
+// SetGrantedByID sets the "granted_by_id" field.
+func (m *RoleCopyMutation) SetGrantedByID(i int) {
+	m.granted_by = &i
+}
+
+// GrantedByID returns the value of the "granted_by_id" field in the mutation.
+func (m *RoleCopyMutation) GrantedByID() (r int, exists bool) {
+	v := m.granted_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGrantedByID returns the old "granted_by_id" field's value of the RoleCopy entity.
+// If the RoleCopy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RoleCopyMutation) OldGrantedByID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGrantedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGrantedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGrantedByID: %w", err)
+	}
+	return oldValue.GrantedByID, nil
+}
+
+// ClearGrantedByID clears the value of the "granted_by_id" field.
+func (m *RoleCopyMutation) ClearGrantedByID() {
+	m.granted_by = nil
+	m.clearedFields[rolecopy.FieldGrantedByID] = struct{}{}
+}
+
+// GrantedByIDCleared returns if the "granted_by_id" field was cleared in this mutation.
+func (m *RoleCopyMutation) GrantedByIDCleared() bool {
+	_, ok := m.clearedFields[rolecopy.FieldGrantedByID]
+	return ok
+}
+
+// ResetGrantedByID resets all changes to the "granted_by_id" field.
+func (m *RoleCopyMutation) ResetGrantedByID() {
+	m.granted_by = nil
+	delete(m.clearedFields, rolecopy.FieldGrantedByID)
+}
+
+// SetGrantedAt sets the "granted_at" field.
+func (m *RoleCopyMutation) SetGrantedAt(t time.Time) {
+	m.granted_at = &t
+}
+
+// GrantedAt returns the value of the "granted_at" field in the mutation.
+func (m *RoleCopyMutation) GrantedAt() (r time.Time, exists bool) {
+	v := m.granted_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGrantedAt returns the old "granted_at" field's value of the RoleCopy entity.
+// If the RoleCopy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RoleCopyMutation) OldGrantedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGrantedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGrantedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGrantedAt: %w", err)
+	}
+	return oldValue.GrantedAt, nil
+}
+
+// ResetGrantedAt resets all changes to the "granted_at" field.
+func (m *RoleCopyMutation) ResetGrantedAt() {
+	m.granted_at = nil
+}
+
+// ClearAccount clears the "account" edge to the Account entity.
+func (m *RoleCopyMutation) ClearAccount() {
+	m.clearedaccount = true
+	m.clearedFields[rolecopy.FieldAccountID] = struct{}{}
+}
+
+// AccountCleared reports if the "account" edge to the Account entity was cleared.
+func (m *RoleCopyMutation) AccountCleared() bool {
+	return m.clearedaccount
+}
+
+// AccountIDs returns the "account" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AccountID instead. It exists only for internal usage by the builders.
+func (m *RoleCopyMutation) AccountIDs() (ids []int) {
+	if id := m.account; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAccount resets all changes to the "account" edge.
+func (m *RoleCopyMutation) ResetAccount() {
+	m.account = nil
+	m.clearedaccount = false
+}
+
+// AddRightIDs adds the "rights" edge to the Right entity by ids.
+func (m *RoleCopyMutation) AddRightIDs(ids ...int) {
+	if m.rights == nil {
+		m.rights = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.rights[ids[i]] = struct{}{}
+	}
+}
+
+// ClearRights clears the "rights" edge to the Right entity.
+func (m *RoleCopyMutation) ClearRights() {
+	m.clearedrights = true
+}
+
+// RightsCleared reports if the "rights" edge to the Right entity was cleared.
+func (m *RoleCopyMutation) RightsCleared() bool {
+	return m.clearedrights
+}
+
+// RemoveRightIDs removes the "rights" edge to the Right entity by IDs.
+func (m *RoleCopyMutation) RemoveRightIDs(ids ...int) {
+	if m.removedrights == nil {
+		m.removedrights = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.rights, ids[i])
+		m.removedrights[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedRights returns the removed IDs of the "rights" edge to the Right entity.
+func (m *RoleCopyMutation) RemovedRightsIDs() (ids []int) {
+	for id := range m.removedrights {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// RightsIDs returns the "rights" edge IDs in the mutation.
+func (m *RoleCopyMutation) RightsIDs() (ids []int) {
+	for id := range m.rights {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetRights resets all changes to the "rights" edge.
+func (m *RoleCopyMutation) ResetRights() {
+	m.rights = nil
+	m.clearedrights = false
+	m.removedrights = nil
+}
+
+// ClearGrantedBy clears the "granted_by" edge to the User entity.
+func (m *RoleCopyMutation) ClearGrantedBy() {
+	m.clearedgranted_by = true
+	m.clearedFields[rolecopy.FieldGrantedByID] = struct{}{}
+}
+
+// GrantedByCleared reports if the "granted_by" edge to the User entity was cleared.
+func (m *RoleCopyMutation) GrantedByCleared() bool {
+	return m.GrantedByIDCleared() || m.clearedgranted_by
+}
+
+// GrantedByIDs returns the "granted_by" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// GrantedByID instead. It exists only for internal usage by the builders.
+func (m *RoleCopyMutation) GrantedByIDs() (ids []int) {
+	if id := m.granted_by; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetGrantedBy resets all changes to the "granted_by" edge.
+func (m *RoleCopyMutation) ResetGrantedBy() {
+	m.granted_by = nil
+	m.clearedgranted_by = false
+}
+
+// Where appends a list predicates to the RoleCopyMutation builder.
+func (m *RoleCopyMutation) Where(ps ...predicate.RoleCopy) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the RoleCopyMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *RoleCopyMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.RoleCopy, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *RoleCopyMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *RoleCopyMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (RoleCopy).
+func (m *RoleCopyMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *RoleCopyMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.account != nil {
+		fields = append(fields, rolecopy.FieldAccountID)
+	}
+	if m.role_id != nil {
+		fields = append(fields, rolecopy.FieldRoleID)
+	}
+	if m.role_name != nil {
+		fields = append(fields, rolecopy.FieldRoleName)
+	}
+	if m.granted_by != nil {
+		fields = append(fields, rolecopy.FieldGrantedByID)
+	}
+	if m.granted_at != nil {
+		fields = append(fields, rolecopy.FieldGrantedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *RoleCopyMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case rolecopy.FieldAccountID:
+		return m.AccountID()
+	case rolecopy.FieldRoleID:
+		return m.RoleID()
+	case rolecopy.FieldRoleName:
+		return m.RoleName()
+	case rolecopy.FieldGrantedByID:
+		return m.GrantedByID()
+	case rolecopy.FieldGrantedAt:
+		return m.GrantedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *RoleCopyMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case rolecopy.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case rolecopy.FieldRoleID:
+		return m.OldRoleID(ctx)
+	case rolecopy.FieldRoleName:
+		return m.OldRoleName(ctx)
+	case rolecopy.FieldGrantedByID:
+		return m.OldGrantedByID(ctx)
+	case rolecopy.FieldGrantedAt:
+		return m.OldGrantedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown RoleCopy field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RoleCopyMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case rolecopy.FieldAccountID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case rolecopy.FieldRoleID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRoleID(v)
+		return nil
+	case rolecopy.FieldRoleName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRoleName(v)
+		return nil
+	case rolecopy.FieldGrantedByID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGrantedByID(v)
+		return nil
+	case rolecopy.FieldGrantedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGrantedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown RoleCopy field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *RoleCopyMutation) AddedFields() []string {
+	var fields []string
+	if m.addrole_id != nil {
+		fields = append(fields, rolecopy.FieldRoleID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *RoleCopyMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case rolecopy.FieldRoleID:
+		return m.AddedRoleID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RoleCopyMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case rolecopy.FieldRoleID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRoleID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown RoleCopy numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *RoleCopyMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(rolecopy.FieldGrantedByID) {
+		fields = append(fields, rolecopy.FieldGrantedByID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *RoleCopyMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *RoleCopyMutation) ClearField(name string) error {
+	switch name {
+	case rolecopy.FieldGrantedByID:
+		m.ClearGrantedByID()
+		return nil
+	}
+	return fmt.Errorf("unknown RoleCopy nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *RoleCopyMutation) ResetField(name string) error {
+	switch name {
+	case rolecopy.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case rolecopy.FieldRoleID:
+		m.ResetRoleID()
+		return nil
+	case rolecopy.FieldRoleName:
+		m.ResetRoleName()
+		return nil
+	case rolecopy.FieldGrantedByID:
+		m.ResetGrantedByID()
+		return nil
+	case rolecopy.FieldGrantedAt:
+		m.ResetGrantedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown RoleCopy field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *RoleCopyMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.account != nil {
+		edges = append(edges, rolecopy.EdgeAccount)
+	}
+	if m.rights != nil {
+		edges = append(edges, rolecopy.EdgeRights)
+	}
+	if m.granted_by != nil {
+		edges = append(edges, rolecopy.EdgeGrantedBy)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *RoleCopyMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case rolecopy.EdgeAccount:
+		if id := m.account; id != nil {
+			return []ent.Value{*id}
+		}
+	case rolecopy.EdgeRights:
+		ids := make([]ent.Value, 0, len(m.rights))
+		for id := range m.rights {
+			ids = append(ids, id)
+		}
+		return ids
+	case rolecopy.EdgeGrantedBy:
+		if id := m.granted_by; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *RoleCopyMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.removedrights != nil {
+		edges = append(edges, rolecopy.EdgeRights)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *RoleCopyMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case rolecopy.EdgeRights:
+		ids := make([]ent.Value, 0, len(m.removedrights))
+		for id := range m.removedrights {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *RoleCopyMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedaccount {
+		edges = append(edges, rolecopy.EdgeAccount)
+	}
+	if m.clearedrights {
+		edges = append(edges, rolecopy.EdgeRights)
+	}
+	if m.clearedgranted_by {
+		edges = append(edges, rolecopy.EdgeGrantedBy)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *RoleCopyMutation) EdgeCleared(name string) bool {
+	switch name {
+	case rolecopy.EdgeAccount:
+		return m.clearedaccount
+	case rolecopy.EdgeRights:
+		return m.clearedrights
+	case rolecopy.EdgeGrantedBy:
+		return m.clearedgranted_by
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *RoleCopyMutation) ClearEdge(name string) error {
+	switch name {
+	case rolecopy.EdgeAccount:
+		m.ClearAccount()
+		return nil
+	case rolecopy.EdgeGrantedBy:
+		m.ClearGrantedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown RoleCopy unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *RoleCopyMutation) ResetEdge(name string) error {
+	switch name {
+	case rolecopy.EdgeAccount:
+		m.ResetAccount()
+		return nil
+	case rolecopy.EdgeRights:
+		m.ResetRights()
+		return nil
+	case rolecopy.EdgeGrantedBy:
+		m.ResetGrantedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown RoleCopy edge %s", name)
 }
 
 // ScimMappingRuleMutation represents an operation that mutates the ScimMappingRule nodes in the graph.
@@ -22090,6 +22962,589 @@ func (m *UserGrantMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown UserGrant edge %s", name)
+}
+
+// UserRoleCopyMutation represents an operation that mutates the UserRoleCopy nodes in the graph.
+type UserRoleCopyMutation struct {
+	config
+	op               Op
+	typ              string
+	id               *int
+	clearedFields    map[string]struct{}
+	account          *int
+	clearedaccount   bool
+	user             *int
+	cleareduser      bool
+	role_copy        *int
+	clearedrole_copy bool
+	done             bool
+	oldValue         func(context.Context) (*UserRoleCopy, error)
+	predicates       []predicate.UserRoleCopy
+}
+
+var _ ent.Mutation = (*UserRoleCopyMutation)(nil)
+
+// userrolecopyOption allows management of the mutation configuration using functional options.
+type userrolecopyOption func(*UserRoleCopyMutation)
+
+// newUserRoleCopyMutation creates new mutation for the UserRoleCopy entity.
+func newUserRoleCopyMutation(c config, op Op, opts ...userrolecopyOption) *UserRoleCopyMutation {
+	m := &UserRoleCopyMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeUserRoleCopy,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withUserRoleCopyID sets the ID field of the mutation.
+func withUserRoleCopyID(id int) userrolecopyOption {
+	return func(m *UserRoleCopyMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *UserRoleCopy
+		)
+		m.oldValue = func(ctx context.Context) (*UserRoleCopy, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().UserRoleCopy.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withUserRoleCopy sets the old UserRoleCopy of the mutation.
+func withUserRoleCopy(node *UserRoleCopy) userrolecopyOption {
+	return func(m *UserRoleCopyMutation) {
+		m.oldValue = func(context.Context) (*UserRoleCopy, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m UserRoleCopyMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m UserRoleCopyMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *UserRoleCopyMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *UserRoleCopyMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().UserRoleCopy.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *UserRoleCopyMutation) SetAccountID(i int) {
+	m.account = &i
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *UserRoleCopyMutation) AccountID() (r int, exists bool) {
+	v := m.account
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the UserRoleCopy entity.
+// If the UserRoleCopy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserRoleCopyMutation) OldAccountID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *UserRoleCopyMutation) ResetAccountID() {
+	m.account = nil
+}
+
+// SetUserID sets the "user_id" field.
+func (m *UserRoleCopyMutation) SetUserID(i int) {
+	m.user = &i
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *UserRoleCopyMutation) UserID() (r int, exists bool) {
+	v := m.user
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the UserRoleCopy entity.
+// If the UserRoleCopy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserRoleCopyMutation) OldUserID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *UserRoleCopyMutation) ResetUserID() {
+	m.user = nil
+}
+
+// SetRoleCopyID sets the "role_copy_id" field.
+func (m *UserRoleCopyMutation) SetRoleCopyID(i int) {
+	m.role_copy = &i
+}
+
+// RoleCopyID returns the value of the "role_copy_id" field in the mutation.
+func (m *UserRoleCopyMutation) RoleCopyID() (r int, exists bool) {
+	v := m.role_copy
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRoleCopyID returns the old "role_copy_id" field's value of the UserRoleCopy entity.
+// If the UserRoleCopy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserRoleCopyMutation) OldRoleCopyID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRoleCopyID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRoleCopyID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRoleCopyID: %w", err)
+	}
+	return oldValue.RoleCopyID, nil
+}
+
+// ResetRoleCopyID resets all changes to the "role_copy_id" field.
+func (m *UserRoleCopyMutation) ResetRoleCopyID() {
+	m.role_copy = nil
+}
+
+// ClearAccount clears the "account" edge to the Account entity.
+func (m *UserRoleCopyMutation) ClearAccount() {
+	m.clearedaccount = true
+	m.clearedFields[userrolecopy.FieldAccountID] = struct{}{}
+}
+
+// AccountCleared reports if the "account" edge to the Account entity was cleared.
+func (m *UserRoleCopyMutation) AccountCleared() bool {
+	return m.clearedaccount
+}
+
+// AccountIDs returns the "account" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AccountID instead. It exists only for internal usage by the builders.
+func (m *UserRoleCopyMutation) AccountIDs() (ids []int) {
+	if id := m.account; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAccount resets all changes to the "account" edge.
+func (m *UserRoleCopyMutation) ResetAccount() {
+	m.account = nil
+	m.clearedaccount = false
+}
+
+// ClearUser clears the "user" edge to the User entity.
+func (m *UserRoleCopyMutation) ClearUser() {
+	m.cleareduser = true
+	m.clearedFields[userrolecopy.FieldUserID] = struct{}{}
+}
+
+// UserCleared reports if the "user" edge to the User entity was cleared.
+func (m *UserRoleCopyMutation) UserCleared() bool {
+	return m.cleareduser
+}
+
+// UserIDs returns the "user" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// UserID instead. It exists only for internal usage by the builders.
+func (m *UserRoleCopyMutation) UserIDs() (ids []int) {
+	if id := m.user; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetUser resets all changes to the "user" edge.
+func (m *UserRoleCopyMutation) ResetUser() {
+	m.user = nil
+	m.cleareduser = false
+}
+
+// ClearRoleCopy clears the "role_copy" edge to the RoleCopy entity.
+func (m *UserRoleCopyMutation) ClearRoleCopy() {
+	m.clearedrole_copy = true
+	m.clearedFields[userrolecopy.FieldRoleCopyID] = struct{}{}
+}
+
+// RoleCopyCleared reports if the "role_copy" edge to the RoleCopy entity was cleared.
+func (m *UserRoleCopyMutation) RoleCopyCleared() bool {
+	return m.clearedrole_copy
+}
+
+// RoleCopyIDs returns the "role_copy" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// RoleCopyID instead. It exists only for internal usage by the builders.
+func (m *UserRoleCopyMutation) RoleCopyIDs() (ids []int) {
+	if id := m.role_copy; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetRoleCopy resets all changes to the "role_copy" edge.
+func (m *UserRoleCopyMutation) ResetRoleCopy() {
+	m.role_copy = nil
+	m.clearedrole_copy = false
+}
+
+// Where appends a list predicates to the UserRoleCopyMutation builder.
+func (m *UserRoleCopyMutation) Where(ps ...predicate.UserRoleCopy) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the UserRoleCopyMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *UserRoleCopyMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.UserRoleCopy, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *UserRoleCopyMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *UserRoleCopyMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (UserRoleCopy).
+func (m *UserRoleCopyMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *UserRoleCopyMutation) Fields() []string {
+	fields := make([]string, 0, 3)
+	if m.account != nil {
+		fields = append(fields, userrolecopy.FieldAccountID)
+	}
+	if m.user != nil {
+		fields = append(fields, userrolecopy.FieldUserID)
+	}
+	if m.role_copy != nil {
+		fields = append(fields, userrolecopy.FieldRoleCopyID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *UserRoleCopyMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case userrolecopy.FieldAccountID:
+		return m.AccountID()
+	case userrolecopy.FieldUserID:
+		return m.UserID()
+	case userrolecopy.FieldRoleCopyID:
+		return m.RoleCopyID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *UserRoleCopyMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case userrolecopy.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case userrolecopy.FieldUserID:
+		return m.OldUserID(ctx)
+	case userrolecopy.FieldRoleCopyID:
+		return m.OldRoleCopyID(ctx)
+	}
+	return nil, fmt.Errorf("unknown UserRoleCopy field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *UserRoleCopyMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case userrolecopy.FieldAccountID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case userrolecopy.FieldUserID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	case userrolecopy.FieldRoleCopyID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRoleCopyID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown UserRoleCopy field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *UserRoleCopyMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *UserRoleCopyMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *UserRoleCopyMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown UserRoleCopy numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *UserRoleCopyMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *UserRoleCopyMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *UserRoleCopyMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown UserRoleCopy nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *UserRoleCopyMutation) ResetField(name string) error {
+	switch name {
+	case userrolecopy.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case userrolecopy.FieldUserID:
+		m.ResetUserID()
+		return nil
+	case userrolecopy.FieldRoleCopyID:
+		m.ResetRoleCopyID()
+		return nil
+	}
+	return fmt.Errorf("unknown UserRoleCopy field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *UserRoleCopyMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.account != nil {
+		edges = append(edges, userrolecopy.EdgeAccount)
+	}
+	if m.user != nil {
+		edges = append(edges, userrolecopy.EdgeUser)
+	}
+	if m.role_copy != nil {
+		edges = append(edges, userrolecopy.EdgeRoleCopy)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *UserRoleCopyMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case userrolecopy.EdgeAccount:
+		if id := m.account; id != nil {
+			return []ent.Value{*id}
+		}
+	case userrolecopy.EdgeUser:
+		if id := m.user; id != nil {
+			return []ent.Value{*id}
+		}
+	case userrolecopy.EdgeRoleCopy:
+		if id := m.role_copy; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *UserRoleCopyMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *UserRoleCopyMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *UserRoleCopyMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedaccount {
+		edges = append(edges, userrolecopy.EdgeAccount)
+	}
+	if m.cleareduser {
+		edges = append(edges, userrolecopy.EdgeUser)
+	}
+	if m.clearedrole_copy {
+		edges = append(edges, userrolecopy.EdgeRoleCopy)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *UserRoleCopyMutation) EdgeCleared(name string) bool {
+	switch name {
+	case userrolecopy.EdgeAccount:
+		return m.clearedaccount
+	case userrolecopy.EdgeUser:
+		return m.cleareduser
+	case userrolecopy.EdgeRoleCopy:
+		return m.clearedrole_copy
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *UserRoleCopyMutation) ClearEdge(name string) error {
+	switch name {
+	case userrolecopy.EdgeAccount:
+		m.ClearAccount()
+		return nil
+	case userrolecopy.EdgeUser:
+		m.ClearUser()
+		return nil
+	case userrolecopy.EdgeRoleCopy:
+		m.ClearRoleCopy()
+		return nil
+	}
+	return fmt.Errorf("unknown UserRoleCopy unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *UserRoleCopyMutation) ResetEdge(name string) error {
+	switch name {
+	case userrolecopy.EdgeAccount:
+		m.ResetAccount()
+		return nil
+	case userrolecopy.EdgeUser:
+		m.ResetUser()
+		return nil
+	case userrolecopy.EdgeRoleCopy:
+		m.ResetRoleCopy()
+		return nil
+	}
+	return fmt.Errorf("unknown UserRoleCopy edge %s", name)
 }
 
 // UserTypeMutation represents an operation that mutates the UserType nodes in the graph.

@@ -48,13 +48,16 @@ type RightEdges struct {
 	Account *Account `json:"account,omitempty"`
 	// Roles holds the value of the roles edge.
 	Roles []*Role `json:"roles,omitempty"`
+	// RoleCopies holds the value of the role_copies edge.
+	RoleCopies []*RoleCopy `json:"role_copies,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [2]bool
+	loadedTypes [3]bool
 	// totalCount holds the count of the edges above.
 	totalCount [1]map[string]int
 
-	namedRoles map[string][]*Role
+	namedRoles      map[string][]*Role
+	namedRoleCopies map[string][]*RoleCopy
 }
 
 // AccountOrErr returns the Account value or an error if the edge
@@ -75,6 +78,15 @@ func (e RightEdges) RolesOrErr() ([]*Role, error) {
 		return e.Roles, nil
 	}
 	return nil, &NotLoadedError{edge: "roles"}
+}
+
+// RoleCopiesOrErr returns the RoleCopies value or an error if the edge
+// was not loaded in eager-loading.
+func (e RightEdges) RoleCopiesOrErr() ([]*RoleCopy, error) {
+	if e.loadedTypes[2] {
+		return e.RoleCopies, nil
+	}
+	return nil, &NotLoadedError{edge: "role_copies"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -188,6 +200,11 @@ func (_m *Right) QueryRoles() *RoleQuery {
 	return NewRightClient(_m.config).QueryRoles(_m)
 }
 
+// QueryRoleCopies queries the "role_copies" edge of the Right entity.
+func (_m *Right) QueryRoleCopies() *RoleCopyQuery {
+	return NewRightClient(_m.config).QueryRoleCopies(_m)
+}
+
 // Update returns a builder for updating this Right.
 // Note that you need to call Right.Unwrap() before calling this method if this Right
 // was returned from a transaction, and the transaction was committed or rolled back.
@@ -262,6 +279,30 @@ func (_m *Right) appendNamedRoles(name string, edges ...*Role) {
 		_m.Edges.namedRoles[name] = []*Role{}
 	} else {
 		_m.Edges.namedRoles[name] = append(_m.Edges.namedRoles[name], edges...)
+	}
+}
+
+// NamedRoleCopies returns the RoleCopies named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Right) NamedRoleCopies(name string) ([]*RoleCopy, error) {
+	if _m.Edges.namedRoleCopies == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedRoleCopies[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Right) appendNamedRoleCopies(name string, edges ...*RoleCopy) {
+	if _m.Edges.namedRoleCopies == nil {
+		_m.Edges.namedRoleCopies = make(map[string][]*RoleCopy)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedRoleCopies[name] = []*RoleCopy{}
+	} else {
+		_m.Edges.namedRoleCopies[name] = append(_m.Edges.namedRoleCopies[name], edges...)
 	}
 }
 

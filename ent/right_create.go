@@ -9,6 +9,7 @@ import (
 	"latchkey/ent/account"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/rolecopy"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
@@ -136,6 +137,21 @@ func (_c *RightCreate) AddRoles(v ...*Role) *RightCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddRoleIDs(ids...)
+}
+
+// AddRoleCopyIDs adds the "role_copies" edge to the RoleCopy entity by IDs.
+func (_c *RightCreate) AddRoleCopyIDs(ids ...int) *RightCreate {
+	_c.mutation.AddRoleCopyIDs(ids...)
+	return _c
+}
+
+// AddRoleCopies adds the "role_copies" edges to the RoleCopy entity.
+func (_c *RightCreate) AddRoleCopies(v ...*RoleCopy) *RightCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddRoleCopyIDs(ids...)
 }
 
 // Mutation returns the RightMutation object of the builder.
@@ -339,6 +355,22 @@ func (_c *RightCreate) createSpec() (*Right, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(role.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.RoleCopiesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   right.RoleCopiesTable,
+			Columns: right.RoleCopiesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(rolecopy.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -11,6 +11,7 @@ import (
 	"latchkey/ent/predicate"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/rolecopy"
 	"math"
 
 	"entgo.io/ent"
@@ -23,15 +24,17 @@ import (
 // RightQuery is the builder for querying Right entities.
 type RightQuery struct {
 	config
-	ctx            *QueryContext
-	order          []right.OrderOption
-	inters         []Interceptor
-	predicates     []predicate.Right
-	withAccount    *AccountQuery
-	withRoles      *RoleQuery
-	loadTotal      []func(context.Context, []*Right) error
-	modifiers      []func(*sql.Selector)
-	withNamedRoles map[string]*RoleQuery
+	ctx                 *QueryContext
+	order               []right.OrderOption
+	inters              []Interceptor
+	predicates          []predicate.Right
+	withAccount         *AccountQuery
+	withRoles           *RoleQuery
+	withRoleCopies      *RoleCopyQuery
+	loadTotal           []func(context.Context, []*Right) error
+	modifiers           []func(*sql.Selector)
+	withNamedRoles      map[string]*RoleQuery
+	withNamedRoleCopies map[string]*RoleCopyQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -105,6 +108,28 @@ func (_q *RightQuery) QueryRoles() *RoleQuery {
 			sqlgraph.From(right.Table, right.FieldID, selector),
 			sqlgraph.To(role.Table, role.FieldID),
 			sqlgraph.Edge(sqlgraph.M2M, true, right.RolesTable, right.RolesPrimaryKey...),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryRoleCopies chains the current query on the "role_copies" edge.
+func (_q *RightQuery) QueryRoleCopies() *RoleCopyQuery {
+	query := (&RoleCopyClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(right.Table, right.FieldID, selector),
+			sqlgraph.To(rolecopy.Table, rolecopy.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, right.RoleCopiesTable, right.RoleCopiesPrimaryKey...),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -299,13 +324,14 @@ func (_q *RightQuery) Clone() *RightQuery {
 		return nil
 	}
 	return &RightQuery{
-		config:      _q.config,
-		ctx:         _q.ctx.Clone(),
-		order:       append([]right.OrderOption{}, _q.order...),
-		inters:      append([]Interceptor{}, _q.inters...),
-		predicates:  append([]predicate.Right{}, _q.predicates...),
-		withAccount: _q.withAccount.Clone(),
-		withRoles:   _q.withRoles.Clone(),
+		config:         _q.config,
+		ctx:            _q.ctx.Clone(),
+		order:          append([]right.OrderOption{}, _q.order...),
+		inters:         append([]Interceptor{}, _q.inters...),
+		predicates:     append([]predicate.Right{}, _q.predicates...),
+		withAccount:    _q.withAccount.Clone(),
+		withRoles:      _q.withRoles.Clone(),
+		withRoleCopies: _q.withRoleCopies.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -332,6 +358,17 @@ func (_q *RightQuery) WithRoles(opts ...func(*RoleQuery)) *RightQuery {
 		opt(query)
 	}
 	_q.withRoles = query
+	return _q
+}
+
+// WithRoleCopies tells the query-builder to eager-load the nodes that are connected to
+// the "role_copies" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *RightQuery) WithRoleCopies(opts ...func(*RoleCopyQuery)) *RightQuery {
+	query := (&RoleCopyClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withRoleCopies = query
 	return _q
 }
 
@@ -419,9 +456,10 @@ func (_q *RightQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Right,
 	var (
 		nodes       = []*Right{}
 		_spec       = _q.querySpec()
-		loadedTypes = [2]bool{
+		loadedTypes = [3]bool{
 			_q.withAccount != nil,
 			_q.withRoles != nil,
+			_q.withRoleCopies != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -458,10 +496,24 @@ func (_q *RightQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Right,
 			return nil, err
 		}
 	}
+	if query := _q.withRoleCopies; query != nil {
+		if err := _q.loadRoleCopies(ctx, query, nodes,
+			func(n *Right) { n.Edges.RoleCopies = []*RoleCopy{} },
+			func(n *Right, e *RoleCopy) { n.Edges.RoleCopies = append(n.Edges.RoleCopies, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedRoles {
 		if err := _q.loadRoles(ctx, query, nodes,
 			func(n *Right) { n.appendNamedRoles(name) },
 			func(n *Right, e *Role) { n.appendNamedRoles(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedRoleCopies {
+		if err := _q.loadRoleCopies(ctx, query, nodes,
+			func(n *Right) { n.appendNamedRoleCopies(name) },
+			func(n *Right, e *RoleCopy) { n.appendNamedRoleCopies(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -556,6 +608,67 @@ func (_q *RightQuery) loadRoles(ctx context.Context, query *RoleQuery, nodes []*
 		nodes, ok := nids[n.ID]
 		if !ok {
 			return fmt.Errorf(`unexpected "roles" node returned %v`, n.ID)
+		}
+		for kn := range nodes {
+			assign(kn, n)
+		}
+	}
+	return nil
+}
+func (_q *RightQuery) loadRoleCopies(ctx context.Context, query *RoleCopyQuery, nodes []*Right, init func(*Right), assign func(*Right, *RoleCopy)) error {
+	edgeIDs := make([]driver.Value, len(nodes))
+	byID := make(map[int]*Right)
+	nids := make(map[int]map[*Right]struct{})
+	for i, node := range nodes {
+		edgeIDs[i] = node.ID
+		byID[node.ID] = node
+		if init != nil {
+			init(node)
+		}
+	}
+	query.Where(func(s *sql.Selector) {
+		joinT := sql.Table(right.RoleCopiesTable)
+		s.Join(joinT).On(s.C(rolecopy.FieldID), joinT.C(right.RoleCopiesPrimaryKey[0]))
+		s.Where(sql.InValues(joinT.C(right.RoleCopiesPrimaryKey[1]), edgeIDs...))
+		columns := s.SelectedColumns()
+		s.Select(joinT.C(right.RoleCopiesPrimaryKey[1]))
+		s.AppendSelect(columns...)
+		s.SetDistinct(false)
+	})
+	if err := query.prepareQuery(ctx); err != nil {
+		return err
+	}
+	qr := QuerierFunc(func(ctx context.Context, q Query) (Value, error) {
+		return query.sqlAll(ctx, func(_ context.Context, spec *sqlgraph.QuerySpec) {
+			assign := spec.Assign
+			values := spec.ScanValues
+			spec.ScanValues = func(columns []string) ([]any, error) {
+				values, err := values(columns[1:])
+				if err != nil {
+					return nil, err
+				}
+				return append([]any{new(sql.NullInt64)}, values...), nil
+			}
+			spec.Assign = func(columns []string, values []any) error {
+				outValue := int(values[0].(*sql.NullInt64).Int64)
+				inValue := int(values[1].(*sql.NullInt64).Int64)
+				if nids[inValue] == nil {
+					nids[inValue] = map[*Right]struct{}{byID[outValue]: {}}
+					return assign(columns[1:], values[1:])
+				}
+				nids[inValue][byID[outValue]] = struct{}{}
+				return nil
+			}
+		})
+	})
+	neighbors, err := withInterceptors[[]*RoleCopy](ctx, query, qr, query.inters)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected "role_copies" node returned %v`, n.ID)
 		}
 		for kn := range nodes {
 			assign(kn, n)
@@ -697,6 +810,20 @@ func (_q *RightQuery) WithNamedRoles(name string, opts ...func(*RoleQuery)) *Rig
 		_q.withNamedRoles = make(map[string]*RoleQuery)
 	}
 	_q.withNamedRoles[name] = query
+	return _q
+}
+
+// WithNamedRoleCopies tells the query-builder to eager-load the nodes that are connected to the "role_copies"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *RightQuery) WithNamedRoleCopies(name string, opts ...func(*RoleCopyQuery)) *RightQuery {
+	query := (&RoleCopyClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedRoleCopies == nil {
+		_q.withNamedRoleCopies = make(map[string]*RoleCopyQuery)
+	}
+	_q.withNamedRoleCopies[name] = query
 	return _q
 }
 

@@ -9,6 +9,7 @@ import (
 	"latchkey/ent/predicate"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/rolecopy"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
@@ -113,6 +114,21 @@ func (_u *RightUpdate) AddRoles(v ...*Role) *RightUpdate {
 	return _u.AddRoleIDs(ids...)
 }
 
+// AddRoleCopyIDs adds the "role_copies" edge to the RoleCopy entity by IDs.
+func (_u *RightUpdate) AddRoleCopyIDs(ids ...int) *RightUpdate {
+	_u.mutation.AddRoleCopyIDs(ids...)
+	return _u
+}
+
+// AddRoleCopies adds the "role_copies" edges to the RoleCopy entity.
+func (_u *RightUpdate) AddRoleCopies(v ...*RoleCopy) *RightUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddRoleCopyIDs(ids...)
+}
+
 // Mutation returns the RightMutation object of the builder.
 func (_u *RightUpdate) Mutation() *RightMutation {
 	return _u.mutation
@@ -137,6 +153,27 @@ func (_u *RightUpdate) RemoveRoles(v ...*Role) *RightUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveRoleIDs(ids...)
+}
+
+// ClearRoleCopies clears all "role_copies" edges to the RoleCopy entity.
+func (_u *RightUpdate) ClearRoleCopies() *RightUpdate {
+	_u.mutation.ClearRoleCopies()
+	return _u
+}
+
+// RemoveRoleCopyIDs removes the "role_copies" edge to RoleCopy entities by IDs.
+func (_u *RightUpdate) RemoveRoleCopyIDs(ids ...int) *RightUpdate {
+	_u.mutation.RemoveRoleCopyIDs(ids...)
+	return _u
+}
+
+// RemoveRoleCopies removes "role_copies" edges to RoleCopy entities.
+func (_u *RightUpdate) RemoveRoleCopies(v ...*RoleCopy) *RightUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveRoleCopyIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -290,6 +327,51 @@ func (_u *RightUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.RoleCopiesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   right.RoleCopiesTable,
+			Columns: right.RoleCopiesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(rolecopy.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedRoleCopiesIDs(); len(nodes) > 0 && !_u.mutation.RoleCopiesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   right.RoleCopiesTable,
+			Columns: right.RoleCopiesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(rolecopy.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RoleCopiesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   right.RoleCopiesTable,
+			Columns: right.RoleCopiesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(rolecopy.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -395,6 +477,21 @@ func (_u *RightUpdateOne) AddRoles(v ...*Role) *RightUpdateOne {
 	return _u.AddRoleIDs(ids...)
 }
 
+// AddRoleCopyIDs adds the "role_copies" edge to the RoleCopy entity by IDs.
+func (_u *RightUpdateOne) AddRoleCopyIDs(ids ...int) *RightUpdateOne {
+	_u.mutation.AddRoleCopyIDs(ids...)
+	return _u
+}
+
+// AddRoleCopies adds the "role_copies" edges to the RoleCopy entity.
+func (_u *RightUpdateOne) AddRoleCopies(v ...*RoleCopy) *RightUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddRoleCopyIDs(ids...)
+}
+
 // Mutation returns the RightMutation object of the builder.
 func (_u *RightUpdateOne) Mutation() *RightMutation {
 	return _u.mutation
@@ -419,6 +516,27 @@ func (_u *RightUpdateOne) RemoveRoles(v ...*Role) *RightUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveRoleIDs(ids...)
+}
+
+// ClearRoleCopies clears all "role_copies" edges to the RoleCopy entity.
+func (_u *RightUpdateOne) ClearRoleCopies() *RightUpdateOne {
+	_u.mutation.ClearRoleCopies()
+	return _u
+}
+
+// RemoveRoleCopyIDs removes the "role_copies" edge to RoleCopy entities by IDs.
+func (_u *RightUpdateOne) RemoveRoleCopyIDs(ids ...int) *RightUpdateOne {
+	_u.mutation.RemoveRoleCopyIDs(ids...)
+	return _u
+}
+
+// RemoveRoleCopies removes "role_copies" edges to RoleCopy entities.
+func (_u *RightUpdateOne) RemoveRoleCopies(v ...*RoleCopy) *RightUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveRoleCopyIDs(ids...)
 }
 
 // Where appends a list predicates to the RightUpdate builder.
@@ -595,6 +713,51 @@ func (_u *RightUpdateOne) sqlSave(ctx context.Context) (_node *Right, err error)
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(role.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RoleCopiesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   right.RoleCopiesTable,
+			Columns: right.RoleCopiesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(rolecopy.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedRoleCopiesIDs(); len(nodes) > 0 && !_u.mutation.RoleCopiesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   right.RoleCopiesTable,
+			Columns: right.RoleCopiesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(rolecopy.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RoleCopiesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   right.RoleCopiesTable,
+			Columns: right.RoleCopiesPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(rolecopy.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -50,6 +50,8 @@ type Tx struct {
 	Right *RightClient
 	// Role is the client for interacting with the Role builders.
 	Role *RoleClient
+	// RoleCopy is the client for interacting with the RoleCopy builders.
+	RoleCopy *RoleCopyClient
 	// ScimMappingRule is the client for interacting with the ScimMappingRule builders.
 	ScimMappingRule *ScimMappingRuleClient
 	// ScimToken is the client for interacting with the ScimToken builders.
@@ -62,6 +64,8 @@ type Tx struct {
 	User *UserClient
 	// UserGrant is the client for interacting with the UserGrant builders.
 	UserGrant *UserGrantClient
+	// UserRoleCopy is the client for interacting with the UserRoleCopy builders.
+	UserRoleCopy *UserRoleCopyClient
 	// UserType is the client for interacting with the UserType builders.
 	UserType *UserTypeClient
 	// UserTypeGrant is the client for interacting with the UserTypeGrant builders.
@@ -215,12 +219,14 @@ func (tx *Tx) init() {
 	tx.RefreshToken = NewRefreshTokenClient(tx.config)
 	tx.Right = NewRightClient(tx.config)
 	tx.Role = NewRoleClient(tx.config)
+	tx.RoleCopy = NewRoleCopyClient(tx.config)
 	tx.ScimMappingRule = NewScimMappingRuleClient(tx.config)
 	tx.ScimToken = NewScimTokenClient(tx.config)
 	tx.SigningKey = NewSigningKeyClient(tx.config)
 	tx.TypeLinkSource = NewTypeLinkSourceClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 	tx.UserGrant = NewUserGrantClient(tx.config)
+	tx.UserRoleCopy = NewUserRoleCopyClient(tx.config)
 	tx.UserType = NewUserTypeClient(tx.config)
 	tx.UserTypeGrant = NewUserTypeGrantClient(tx.config)
 }

@@ -9,18 +9,36 @@ import (
 	"context"
 	"latchkey/ent"
 	"latchkey/graph/generated"
+	"latchkey/internal/access"
+	"slices"
 
 	"entgo.io/contrib/entgql"
+	"github.com/99designs/gqlgen/graphql"
 )
 
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id int) (ent.Noder, error) {
-	return r.db(ctx).Noder(ctx, id)
+	return access.Noder(ctx, r.db(ctx), id)
 }
 
 // Nodes is the resolver for the nodes field.
 func (r *queryResolver) Nodes(ctx context.Context, ids []int) ([]ent.Noder, error) {
-	return r.db(ctx).Noders(ctx, ids)
+	c := r.db(ctx)
+	if !slices.ContainsFunc(ids, access.IsCopiedGrantID) {
+		return c.Noders(ctx, ids)
+	}
+	// Rights copied from roles have ids of their own (access.CopiedGrant): each id
+	// is resolved alone, a miss reported at its place as ent reports one.
+	out := make([]ent.Noder, len(ids))
+	for i, id := range ids {
+		n, err := access.Noder(ctx, c, id)
+		if err != nil {
+			graphql.AddError(graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i)), err)
+			continue
+		}
+		out[i] = n
+	}
+	return out, nil
 }
 
 // APIClients is the resolver for the apiClients field.
@@ -86,6 +104,15 @@ func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[int], fi
 // UserTypes is the resolver for the userTypes field.
 func (r *queryResolver) UserTypes(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserTypeOrder, where *ent.UserTypeWhereInput) (*ent.UserTypeConnection, error) {
 	return r.db(ctx).UserType.Query().Paginate(ctx, after, first, before, last, ent.WithUserTypeOrder(orderBy), ent.WithUserTypeFilter(where.Filter))
+}
+
+// Grants is the resolver for the grants field.
+func (r *userResolver) Grants(ctx context.Context, obj *ent.User) ([]*ent.UserGrant, error) {
+	stored, err := obj.Grants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return access.WithCopiedGrants(ctx, r.db(ctx), obj, stored)
 }
 
 // Account returns generated.AccountResolver implementation.

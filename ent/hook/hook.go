@@ -224,6 +224,18 @@ func (f RoleFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error)
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RoleMutation", m)
 }
 
+// The RoleCopyFunc type is an adapter to allow the use of ordinary
+// function as RoleCopy mutator.
+type RoleCopyFunc func(context.Context, *ent.RoleCopyMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f RoleCopyFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.RoleCopyMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RoleCopyMutation", m)
+}
+
 // The ScimMappingRuleFunc type is an adapter to allow the use of ordinary
 // function as ScimMappingRule mutator.
 type ScimMappingRuleFunc func(context.Context, *ent.ScimMappingRuleMutation) (ent.Value, error)
@@ -294,6 +306,18 @@ func (f UserGrantFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, e
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.UserGrantMutation", m)
+}
+
+// The UserRoleCopyFunc type is an adapter to allow the use of ordinary
+// function as UserRoleCopy mutator.
+type UserRoleCopyFunc func(context.Context, *ent.UserRoleCopyMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f UserRoleCopyFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.UserRoleCopyMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.UserRoleCopyMutation", m)
 }
 
 // The UserTypeFunc type is an adapter to allow the use of ordinary

@@ -26,12 +26,14 @@ import (
 	"latchkey/ent/refreshtoken"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/rolecopy"
 	"latchkey/ent/scimmappingrule"
 	"latchkey/ent/scimtoken"
 	"latchkey/ent/signingkey"
 	"latchkey/ent/typelinksource"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
+	"latchkey/ent/userrolecopy"
 	"latchkey/ent/usertype"
 	"latchkey/ent/usertypegrant"
 
@@ -580,6 +582,33 @@ func (f TraverseRole) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.RoleQuery", q)
 }
 
+// The RoleCopyFunc type is an adapter to allow the use of ordinary function as a Querier.
+type RoleCopyFunc func(context.Context, *ent.RoleCopyQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f RoleCopyFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.RoleCopyQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.RoleCopyQuery", q)
+}
+
+// The TraverseRoleCopy type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseRoleCopy func(context.Context, *ent.RoleCopyQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseRoleCopy) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseRoleCopy) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.RoleCopyQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.RoleCopyQuery", q)
+}
+
 // The ScimMappingRuleFunc type is an adapter to allow the use of ordinary function as a Querier.
 type ScimMappingRuleFunc func(context.Context, *ent.ScimMappingRuleQuery) (ent.Value, error)
 
@@ -742,6 +771,33 @@ func (f TraverseUserGrant) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.UserGrantQuery", q)
 }
 
+// The UserRoleCopyFunc type is an adapter to allow the use of ordinary function as a Querier.
+type UserRoleCopyFunc func(context.Context, *ent.UserRoleCopyQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f UserRoleCopyFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.UserRoleCopyQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.UserRoleCopyQuery", q)
+}
+
+// The TraverseUserRoleCopy type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseUserRoleCopy func(context.Context, *ent.UserRoleCopyQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseUserRoleCopy) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseUserRoleCopy) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.UserRoleCopyQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.UserRoleCopyQuery", q)
+}
+
 // The UserTypeFunc type is an adapter to allow the use of ordinary function as a Querier.
 type UserTypeFunc func(context.Context, *ent.UserTypeQuery) (ent.Value, error)
 
@@ -835,6 +891,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.RightQuery, predicate.Right, right.OrderOption]{typ: ent.TypeRight, tq: q}, nil
 	case *ent.RoleQuery:
 		return &query[*ent.RoleQuery, predicate.Role, role.OrderOption]{typ: ent.TypeRole, tq: q}, nil
+	case *ent.RoleCopyQuery:
+		return &query[*ent.RoleCopyQuery, predicate.RoleCopy, rolecopy.OrderOption]{typ: ent.TypeRoleCopy, tq: q}, nil
 	case *ent.ScimMappingRuleQuery:
 		return &query[*ent.ScimMappingRuleQuery, predicate.ScimMappingRule, scimmappingrule.OrderOption]{typ: ent.TypeScimMappingRule, tq: q}, nil
 	case *ent.ScimTokenQuery:
@@ -847,6 +905,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.UserQuery, predicate.User, user.OrderOption]{typ: ent.TypeUser, tq: q}, nil
 	case *ent.UserGrantQuery:
 		return &query[*ent.UserGrantQuery, predicate.UserGrant, usergrant.OrderOption]{typ: ent.TypeUserGrant, tq: q}, nil
+	case *ent.UserRoleCopyQuery:
+		return &query[*ent.UserRoleCopyQuery, predicate.UserRoleCopy, userrolecopy.OrderOption]{typ: ent.TypeUserRoleCopy, tq: q}, nil
 	case *ent.UserTypeQuery:
 		return &query[*ent.UserTypeQuery, predicate.UserType, usertype.OrderOption]{typ: ent.TypeUserType, tq: q}, nil
 	case *ent.UserTypeGrantQuery:

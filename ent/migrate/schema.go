@@ -647,6 +647,35 @@ var (
 			},
 		},
 	}
+	// RoleCopiesColumns holds the columns for the "role_copies" table.
+	RoleCopiesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "role_id", Type: field.TypeInt},
+		{Name: "role_name", Type: field.TypeString, Size: 200},
+		{Name: "granted_at", Type: field.TypeTime, SchemaType: map[string]string{"mysql": "datetime(6)"}},
+		{Name: "account_id", Type: field.TypeInt},
+		{Name: "granted_by_id", Type: field.TypeInt, Nullable: true},
+	}
+	// RoleCopiesTable holds the schema information for the "role_copies" table.
+	RoleCopiesTable = &schema.Table{
+		Name:       "role_copies",
+		Columns:    RoleCopiesColumns,
+		PrimaryKey: []*schema.Column{RoleCopiesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "role_copies_accounts_account",
+				Columns:    []*schema.Column{RoleCopiesColumns[4]},
+				RefColumns: []*schema.Column{AccountsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "role_copies_users_granted_by",
+				Columns:    []*schema.Column{RoleCopiesColumns[5]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+	}
 	// ScimMappingRulesColumns holds the columns for the "scim_mapping_rules" table.
 	ScimMappingRulesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -1072,6 +1101,51 @@ var (
 			},
 		},
 	}
+	// UserRoleCopiesColumns holds the columns for the "user_role_copies" table.
+	UserRoleCopiesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "account_id", Type: field.TypeInt},
+		{Name: "user_id", Type: field.TypeInt},
+		{Name: "role_copy_id", Type: field.TypeInt},
+	}
+	// UserRoleCopiesTable holds the schema information for the "user_role_copies" table.
+	UserRoleCopiesTable = &schema.Table{
+		Name:       "user_role_copies",
+		Columns:    UserRoleCopiesColumns,
+		PrimaryKey: []*schema.Column{UserRoleCopiesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "user_role_copies_accounts_account",
+				Columns:    []*schema.Column{UserRoleCopiesColumns[1]},
+				RefColumns: []*schema.Column{AccountsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "user_role_copies_users_user",
+				Columns:    []*schema.Column{UserRoleCopiesColumns[2]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "user_role_copies_role_copies_role_copy",
+				Columns:    []*schema.Column{UserRoleCopiesColumns[3]},
+				RefColumns: []*schema.Column{RoleCopiesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "userrolecopy_user_id_role_copy_id",
+				Unique:  true,
+				Columns: []*schema.Column{UserRoleCopiesColumns[2], UserRoleCopiesColumns[3]},
+			},
+			{
+				Name:    "userrolecopy_role_copy_id",
+				Unique:  false,
+				Columns: []*schema.Column{UserRoleCopiesColumns[3]},
+			},
+		},
+	}
 	// UserTypesColumns holds the columns for the "user_types" table.
 	UserTypesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -1293,6 +1367,31 @@ var (
 			},
 		},
 	}
+	// RoleCopyRightsColumns holds the columns for the "role_copy_rights" table.
+	RoleCopyRightsColumns = []*schema.Column{
+		{Name: "role_copy_id", Type: field.TypeInt},
+		{Name: "right_id", Type: field.TypeInt},
+	}
+	// RoleCopyRightsTable holds the schema information for the "role_copy_rights" table.
+	RoleCopyRightsTable = &schema.Table{
+		Name:       "role_copy_rights",
+		Columns:    RoleCopyRightsColumns,
+		PrimaryKey: []*schema.Column{RoleCopyRightsColumns[0], RoleCopyRightsColumns[1]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "role_copy_rights_role_copy_id",
+				Columns:    []*schema.Column{RoleCopyRightsColumns[0]},
+				RefColumns: []*schema.Column{RoleCopiesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "role_copy_rights_right_id",
+				Columns:    []*schema.Column{RoleCopyRightsColumns[1]},
+				RefColumns: []*schema.Column{RightsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+	}
 	// UserRolesColumns holds the columns for the "user_roles" table.
 	UserRolesColumns = []*schema.Column{
 		{Name: "user_id", Type: field.TypeInt},
@@ -1388,17 +1487,20 @@ var (
 		RefreshTokensTable,
 		RightsTable,
 		RolesTable,
+		RoleCopiesTable,
 		ScimMappingRulesTable,
 		ScimTokensTable,
 		SigningKeysTable,
 		TypeLinkSourcesTable,
 		UsersTable,
 		UserGrantsTable,
+		UserRoleCopiesTable,
 		UserTypesTable,
 		UserTypeGrantsTable,
 		GroupUsersTable,
 		GroupComputersTable,
 		RoleRightsTable,
+		RoleCopyRightsTable,
 		UserRolesTable,
 		UserTypeLinksTable,
 		UserTypeRolesTable,
@@ -1518,6 +1620,13 @@ func init() {
 		Collation:      "utf8mb4_bin",
 		IncrementStart: func(i int) *int { return &i }(42949672960),
 	}
+	RoleCopiesTable.ForeignKeys[0].RefTable = AccountsTable
+	RoleCopiesTable.ForeignKeys[1].RefTable = UsersTable
+	RoleCopiesTable.Annotation = &entsql.Annotation{
+		Charset:        "utf8mb4",
+		Collation:      "utf8mb4_bin",
+		IncrementStart: func(i int) *int { return &i }(111669149696),
+	}
 	ScimMappingRulesTable.ForeignKeys[0].RefTable = AccountsTable
 	ScimMappingRulesTable.ForeignKeys[1].RefTable = UserTypesTable
 	ScimMappingRulesTable.ForeignKeys[2].RefTable = RolesTable
@@ -1568,6 +1677,14 @@ func init() {
 		Collation:      "utf8mb4_bin",
 		IncrementStart: func(i int) *int { return &i }(55834574848),
 	}
+	UserRoleCopiesTable.ForeignKeys[0].RefTable = AccountsTable
+	UserRoleCopiesTable.ForeignKeys[1].RefTable = UsersTable
+	UserRoleCopiesTable.ForeignKeys[2].RefTable = RoleCopiesTable
+	UserRoleCopiesTable.Annotation = &entsql.Annotation{
+		Charset:        "utf8mb4",
+		Collation:      "utf8mb4_bin",
+		IncrementStart: func(i int) *int { return &i }(115964116992),
+	}
 	UserTypesTable.ForeignKeys[0].RefTable = AccountsTable
 	UserTypesTable.Annotation = &entsql.Annotation{
 		Charset:        "utf8mb4",
@@ -1593,6 +1710,8 @@ func init() {
 	GroupComputersTable.ForeignKeys[1].RefTable = ComputersTable
 	RoleRightsTable.ForeignKeys[0].RefTable = RolesTable
 	RoleRightsTable.ForeignKeys[1].RefTable = RightsTable
+	RoleCopyRightsTable.ForeignKeys[0].RefTable = RoleCopiesTable
+	RoleCopyRightsTable.ForeignKeys[1].RefTable = RightsTable
 	UserRolesTable.ForeignKeys[0].RefTable = UsersTable
 	UserRolesTable.ForeignKeys[1].RefTable = RolesTable
 	UserTypeLinksTable.ForeignKeys[0].RefTable = UsersTable

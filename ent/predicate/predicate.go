@@ -60,6 +60,9 @@ type Right func(*sql.Selector)
 // Role is the predicate function for role builders.
 type Role func(*sql.Selector)
 
+// RoleCopy is the predicate function for rolecopy builders.
+type RoleCopy func(*sql.Selector)
+
 // ScimMappingRule is the predicate function for scimmappingrule builders.
 type ScimMappingRule func(*sql.Selector)
 
@@ -77,6 +80,9 @@ type User func(*sql.Selector)
 
 // UserGrant is the predicate function for usergrant builders.
 type UserGrant func(*sql.Selector)
+
+// UserRoleCopy is the predicate function for userrolecopy builders.
+type UserRoleCopy func(*sql.Selector)
 
 // UserType is the predicate function for usertype builders.
 type UserType func(*sql.Selector)

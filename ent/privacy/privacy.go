@@ -543,6 +543,30 @@ func (f RoleMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) 
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.RoleMutation", m)
 }
 
+// The RoleCopyQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type RoleCopyQueryRuleFunc func(context.Context, *ent.RoleCopyQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f RoleCopyQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.RoleCopyQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.RoleCopyQuery", q)
+}
+
+// The RoleCopyMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type RoleCopyMutationRuleFunc func(context.Context, *ent.RoleCopyMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f RoleCopyMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.RoleCopyMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.RoleCopyMutation", m)
+}
+
 // The ScimMappingRuleQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type ScimMappingRuleQueryRuleFunc func(context.Context, *ent.ScimMappingRuleQuery) error
@@ -687,6 +711,30 @@ func (f UserGrantMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutat
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.UserGrantMutation", m)
 }
 
+// The UserRoleCopyQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type UserRoleCopyQueryRuleFunc func(context.Context, *ent.UserRoleCopyQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f UserRoleCopyQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.UserRoleCopyQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.UserRoleCopyQuery", q)
+}
+
+// The UserRoleCopyMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type UserRoleCopyMutationRuleFunc func(context.Context, *ent.UserRoleCopyMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f UserRoleCopyMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.UserRoleCopyMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.UserRoleCopyMutation", m)
+}
+
 // The UserTypeQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type UserTypeQueryRuleFunc func(context.Context, *ent.UserTypeQuery) error
@@ -806,6 +854,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.RoleQuery:
 		return q.Filter(), nil
+	case *ent.RoleCopyQuery:
+		return q.Filter(), nil
 	case *ent.ScimMappingRuleQuery:
 		return q.Filter(), nil
 	case *ent.ScimTokenQuery:
@@ -817,6 +867,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 	case *ent.UserQuery:
 		return q.Filter(), nil
 	case *ent.UserGrantQuery:
+		return q.Filter(), nil
+	case *ent.UserRoleCopyQuery:
 		return q.Filter(), nil
 	case *ent.UserTypeQuery:
 		return q.Filter(), nil
@@ -865,6 +917,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 		return m.Filter(), nil
 	case *ent.RoleMutation:
 		return m.Filter(), nil
+	case *ent.RoleCopyMutation:
+		return m.Filter(), nil
 	case *ent.ScimMappingRuleMutation:
 		return m.Filter(), nil
 	case *ent.ScimTokenMutation:
@@ -876,6 +930,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.UserMutation:
 		return m.Filter(), nil
 	case *ent.UserGrantMutation:
+		return m.Filter(), nil
+	case *ent.UserRoleCopyMutation:
 		return m.Filter(), nil
 	case *ent.UserTypeMutation:
 		return m.Filter(), nil

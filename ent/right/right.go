@@ -40,6 +40,8 @@ const (
 	EdgeAccount = "account"
 	// EdgeRoles holds the string denoting the roles edge name in mutations.
 	EdgeRoles = "roles"
+	// EdgeRoleCopies holds the string denoting the role_copies edge name in mutations.
+	EdgeRoleCopies = "role_copies"
 	// Table holds the table name of the right in the database.
 	Table = "rights"
 	// AccountTable is the table that holds the account relation/edge.
@@ -54,6 +56,11 @@ const (
 	// RolesInverseTable is the table name for the Role entity.
 	// It exists in this package in order to avoid circular dependency with the "role" package.
 	RolesInverseTable = "roles"
+	// RoleCopiesTable is the table that holds the role_copies relation/edge. The primary key declared below.
+	RoleCopiesTable = "role_copy_rights"
+	// RoleCopiesInverseTable is the table name for the RoleCopy entity.
+	// It exists in this package in order to avoid circular dependency with the "rolecopy" package.
+	RoleCopiesInverseTable = "role_copies"
 )
 
 // Columns holds all SQL columns for right fields.
@@ -74,6 +81,9 @@ var (
 	// RolesPrimaryKey and RolesColumn2 are the table columns denoting the
 	// primary key for the roles relation (M2M).
 	RolesPrimaryKey = []string{"role_id", "right_id"}
+	// RoleCopiesPrimaryKey and RoleCopiesColumn2 are the table columns denoting the
+	// primary key for the role_copies relation (M2M).
+	RoleCopiesPrimaryKey = []string{"role_copy_id", "right_id"}
 )
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -210,6 +220,20 @@ func ByRoles(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newRolesStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByRoleCopiesCount orders the results by role_copies count.
+func ByRoleCopiesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newRoleCopiesStep(), opts...)
+	}
+}
+
+// ByRoleCopies orders the results by role_copies terms.
+func ByRoleCopies(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newRoleCopiesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newAccountStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -222,6 +246,13 @@ func newRolesStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(RolesInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2M, true, RolesTable, RolesPrimaryKey...),
+	)
+}
+func newRoleCopiesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(RoleCopiesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2M, true, RoleCopiesTable, RoleCopiesPrimaryKey...),
 	)
 }
 

@@ -541,6 +541,29 @@ func HasRolesWith(preds ...predicate.Role) predicate.Right {
 	})
 }
 
+// HasRoleCopies applies the HasEdge predicate on the "role_copies" edge.
+func HasRoleCopies() predicate.Right {
+	return predicate.Right(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, RoleCopiesTable, RoleCopiesPrimaryKey...),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasRoleCopiesWith applies the HasEdge predicate on the "role_copies" edge with a given conditions (other predicates).
+func HasRoleCopiesWith(preds ...predicate.RoleCopy) predicate.Right {
+	return predicate.Right(func(s *sql.Selector) {
+		step := newRoleCopiesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Right) predicate.Right {
 	return predicate.Right(sql.AndPredicates(predicates...))

@@ -22,6 +22,7 @@ import (
 	"latchkey/ent/refreshtoken"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
+	"latchkey/ent/rolecopy"
 	"latchkey/ent/schema"
 	"latchkey/ent/scimmappingrule"
 	"latchkey/ent/scimtoken"
@@ -29,6 +30,7 @@ import (
 	"latchkey/ent/typelinksource"
 	"latchkey/ent/user"
 	"latchkey/ent/usergrant"
+	"latchkey/ent/userrolecopy"
 	"latchkey/ent/usertype"
 	"latchkey/ent/usertypegrant"
 	"time"
@@ -875,6 +877,31 @@ func init() {
 	roleDescBuiltIn := roleFields[3].Descriptor()
 	// role.DefaultBuiltIn holds the default value on creation for the built_in field.
 	role.DefaultBuiltIn = roleDescBuiltIn.Default.(bool)
+	rolecopyMixin := schema.RoleCopy{}.Mixin()
+	rolecopy.Policy = privacy.NewPolicies(rolecopyMixin[0], schema.RoleCopy{})
+	rolecopy.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := rolecopy.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	rolecopyMixinHooks0 := rolecopyMixin[0].Hooks()
+
+	rolecopy.Hooks[1] = rolecopyMixinHooks0[0]
+
+	rolecopy.Hooks[2] = rolecopyMixinHooks0[1]
+	rolecopyFields := schema.RoleCopy{}.Fields()
+	_ = rolecopyFields
+	// rolecopyDescRoleName is the schema descriptor for role_name field.
+	rolecopyDescRoleName := rolecopyFields[1].Descriptor()
+	// rolecopy.RoleNameValidator is a validator for the "role_name" field. It is called by the builders before save.
+	rolecopy.RoleNameValidator = rolecopyDescRoleName.Validators[0].(func(string) error)
+	// rolecopyDescGrantedAt is the schema descriptor for granted_at field.
+	rolecopyDescGrantedAt := rolecopyFields[3].Descriptor()
+	// rolecopy.DefaultGrantedAt holds the default value on creation for the granted_at field.
+	rolecopy.DefaultGrantedAt = rolecopyDescGrantedAt.Default.(func() time.Time)
 	scimmappingruleMixin := schema.ScimMappingRule{}.Mixin()
 	scimmappingrule.Policy = privacy.NewPolicies(scimmappingruleMixin[0], schema.ScimMappingRule{})
 	scimmappingrule.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -1183,6 +1210,21 @@ func init() {
 	usergrantDescGrantedAt := usergrantFields[6].Descriptor()
 	// usergrant.DefaultGrantedAt holds the default value on creation for the granted_at field.
 	usergrant.DefaultGrantedAt = usergrantDescGrantedAt.Default.(func() time.Time)
+	userrolecopyMixin := schema.UserRoleCopy{}.Mixin()
+	userrolecopy.Policy = privacy.NewPolicies(userrolecopyMixin[0], schema.UserRoleCopy{})
+	userrolecopy.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := userrolecopy.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	userrolecopyMixinHooks0 := userrolecopyMixin[0].Hooks()
+
+	userrolecopy.Hooks[1] = userrolecopyMixinHooks0[0]
+
+	userrolecopy.Hooks[2] = userrolecopyMixinHooks0[1]
 	usertypeMixin := schema.UserType{}.Mixin()
 	usertype.Policy = privacy.NewPolicies(usertypeMixin[0], schema.UserType{})
 	usertype.Hooks[0] = func(next ent.Mutator) ent.Mutator {

@@ -33,6 +33,8 @@ func (Right) Fields() []ent.Field {
 func (Right) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.From("roles", Role.Type).Ref("rights"),
+		// The role copies holding the right: a many-to-many edge needs both ends.
+		edge.From("role_copies", RoleCopy.Type).Ref("rights").Annotations(entgql.Skip()),
 	}
 }
 

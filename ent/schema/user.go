@@ -80,8 +80,11 @@ func (User) Edges() []ent.Edge {
 		// The user's linked types; the join table is named for what a row is: a link.
 		edge.To("types", UserType.Type).
 			StorageKey(edge.Table("user_type_links"), edge.Columns("user_id", "user_type_id")),
+		// The user's stored grants. Rights copied from roles are mostly held per
+		// application (RoleCopy), so a filter on these rows alone would miss them:
+		// filter by withRight or withRole instead (User.grants lists both).
 		edge.To("grants", UserGrant.Type).
-			Annotations(entsql.OnDelete(entsql.Cascade)),
+			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip(entgql.SkipWhereInput)),
 		edge.From("computers", Computer.Type).Ref("owner"),
 	}
 }

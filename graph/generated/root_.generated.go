@@ -7978,11 +7978,6 @@ input UserWhereInput {
   hasTypes: Boolean
   hasTypesWith: [UserTypeWhereInput!]
   """
-  grants edge predicates
-  """
-  hasGrants: Boolean
-  hasGrantsWith: [UserGrantWhereInput!]
-  """
   computers edge predicates
   """
   hasComputers: Boolean

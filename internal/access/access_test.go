@@ -12,7 +12,6 @@ import (
 	"latchkey/ent/role"
 	"latchkey/ent/schema/enums"
 	"latchkey/ent/user"
-	"latchkey/ent/usergrant"
 	"latchkey/internal/access"
 	"latchkey/internal/problem"
 	"latchkey/internal/store"
@@ -97,13 +96,11 @@ func TestApplyRoleCopies(t *testing.T) {
 			t.Fatal(err)
 		}
 		heldRights := func() map[string][]string { // right key -> source keys
-			grants, err := client.UserGrant.Query().Where(usergrant.UserID(jane.ID)).WithRight().All(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
 			out := map[string][]string{}
-			for _, g := range grants {
-				out[g.Edges.Right.Key] = append(out[g.Edges.Right.Key], g.SourceKey)
+			for key, grants := range directGrants(t, ctx, client, jane) {
+				for _, g := range grants {
+					out[key] = append(out[key], g.SourceKey)
+				}
 			}
 			return out
 		}

@@ -105,12 +105,15 @@ func (l *statementLog) measure(f func()) (int, []string) {
 type dbState map[string][]string
 
 var stateQueries = map[string]string{
-	"users":           `SELECT id, read_only, active, status, updated_at FROM users`,
-	"user_grants":     `SELECT id, user_id, grant_key, source_key, granted_at FROM user_grants`,
-	"user_roles":      `SELECT user_id, role_id FROM user_roles`,
-	"user_type_links": `SELECT user_id, user_type_id FROM user_type_links`,
-	"group_users":     `SELECT group_id, user_id FROM group_users`,
-	"audit_events":    `SELECT id, action FROM audit_events`,
+	"users":            `SELECT id, read_only, active, status, updated_at FROM users`,
+	"user_grants":      `SELECT id, user_id, grant_key, source_key, granted_at FROM user_grants`,
+	"user_roles":       `SELECT user_id, role_id FROM user_roles`,
+	"user_role_copies": `SELECT user_id, role_copy_id FROM user_role_copies`,
+	"role_copies":      `SELECT id, role_id, granted_at FROM role_copies`,
+	"role_copy_rights": `SELECT role_copy_id, right_id FROM role_copy_rights`,
+	"user_type_links":  `SELECT user_id, user_type_id FROM user_type_links`,
+	"group_users":      `SELECT group_id, user_id FROM group_users`,
+	"audit_events":     `SELECT id, action FROM audit_events`,
 }
 
 func stateOf(t *testing.T, ctx context.Context, c *gen.Client) dbState {
@@ -714,7 +717,10 @@ func TestBulkConcurrentOverlappingSelections(t *testing.T) {
 			roleKey := fmt.Sprintf("ROLE:%d", roleA.ID)
 			for _, key := range roleRights {
 				exactly(key+" copied from the role", query(`SELECT g.user_id FROM user_grants g JOIN rights r ON r.id = g.right_id
-					WHERE r.key = ? AND g.kind = 'APP_RIGHT' AND g.source_key = ?`, key, roleKey), first)
+					WHERE r.key = ? AND g.kind = 'APP_RIGHT' AND g.source_key = ?
+					UNION SELECT uc.user_id FROM user_role_copies uc JOIN role_copies rc ON rc.id = uc.role_copy_id
+						JOIN role_copy_rights cr ON cr.role_copy_id = rc.id JOIN rights r ON r.id = cr.right_id
+					WHERE r.key = ? AND rc.role_id = ?`, key, roleKey, key, roleA.ID), first)
 			}
 			exactly("X by hand", query(`SELECT user_id FROM user_grants WHERE right_id = ? AND source_key = 'MANUAL'`, x.ID), second)
 
@@ -840,26 +846,26 @@ func TestEffectiveRightsQueryCount(t *testing.T) {
 
 		type question struct {
 			name string
-			// most is the bound: ~15 for the holder, and 3 more for a check, which
-			// resolves the right and the target first.
+			// most is the bound: ~16 for the holder (one for its role copies), and 3
+			// more for a check, which resolves the right and the target first.
 			most int
 			ask  func(userID int) (int, error) // returns the size of the answer
 		}
 		// The question's target: a level of ds1.
 		ds, node := fx.dataSets[1], fx.leaves[1]
 		for _, q := range []question{
-			{"effective rights with details", 15, func(u int) (int, error) {
+			{"effective rights with details", 16, func(u int) (int, error) {
 				h, err := access.LoadHolder(ctx, st.Client, u, true)
 				if err != nil {
 					return 0, err
 				}
 				return len(h.EffectiveRights()), nil
 			}},
-			{"check", 18, func(u int) (int, error) {
+			{"check", 19, func(u int) (int, error) {
 				d, err := access.Check(ctx, st.Client, u, customKey(24), ds, node, false)
 				return len(d.RightPaths) + len(d.AccessPaths), err
 			}},
-			{"explain", 18, func(u int) (int, error) {
+			{"explain", 19, func(u int) (int, error) {
 				d, err := access.Check(ctx, st.Client, u, customKey(24), ds, node, true)
 				return len(d.RightPaths) + len(d.AccessPaths), err
 			}},

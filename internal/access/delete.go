@@ -47,9 +47,13 @@ func deleteChunk(ctx context.Context, c *gen.Client, ids []int) error {
 	if err != nil {
 		return err
 	}
+	copied, err := copiedGrants(ctx, c, list, false, false)
+	if err != nil {
+		return err
+	}
 	events := make([]audit.Event, len(list))
 	for i, u := range list {
-		rec := deletedUser{User: u, Grants: u.Edges.Grants}
+		rec := deletedUser{User: u, Grants: withCopies(u.Edges.Grants, copied[u.ID])}
 		for _, r := range u.Edges.Roles {
 			rec.RoleIDs = append(rec.RoleIDs, r.ID)
 		}

@@ -159,7 +159,12 @@ func loadHolder(ctx context.Context, client *gen.Client, userID int, details boo
 	if err != nil {
 		return nil, problem.MissingIfNotFound(err, "userId", "user")
 	}
-	h := &Holder{User: u, grants: u.Edges.Grants, types: u.Edges.Types, rights: map[int]*gen.Right{}, sourceRoles: map[int]*gen.Role{}}
+	copied, err := copiedGrants(ctx, client, []*gen.User{u}, details, false)
+	if err != nil {
+		return nil, err
+	}
+	h := &Holder{User: u, grants: withCopies(u.Edges.Grants, copied[u.ID]), types: u.Edges.Types, rights: map[int]*gen.Right{},
+		sourceRoles: map[int]*gen.Role{}}
 	if details {
 		if err := h.loadLinkSources(ctx, client); err != nil {
 			return nil, err

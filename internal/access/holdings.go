@@ -151,7 +151,8 @@ type holdings struct {
 	users                []int
 	direct, effective    []rightSet
 	scopes, directScopes [][]Scope
-	flags                []userFlags // when rights are measured
+	flags                []userFlags      // when rights are measured
+	copies               map[int]rightSet // role copy id → its measured rights, read once
 }
 
 // userFlags are a user's own masks (SPEC §2.3, §2.5).
@@ -190,7 +191,8 @@ func snapshotAfter(ctx context.Context, c *gen.Client, users []int, r reach, unc
 	}
 	reuseDirect := unchanged != nil && (r.keepsGrants || len(r.gives) > 0)
 	reuseFlags := unchanged != nil && r.keepsFlags
-	h = &holdings{measured: m, users: users, direct: make([]rightSet, len(users)), effective: make([]rightSet, len(users))}
+	h = &holdings{measured: m, users: users, direct: make([]rightSet, len(users)), effective: make([]rightSet, len(users)),
+		copies: map[int]rightSet{}}
 	if len(m.rights) > 0 {
 		h.flags = make([]userFlags, len(users))
 		if reuseFlags {
@@ -277,6 +279,11 @@ func (h *holdings) readChunk(ctx context.Context, c *gen.Client, chunk []int, po
 		if err := scanKeys(ctx, c, q, append(slices.Clone(args), keyArgs...), hold); err != nil {
 			return err
 		}
+		if len(h.rights) > 0 {
+			if err := h.readCopies(ctx, c, in, args, pos); err != nil {
+				return err
+			}
+		}
 	}
 	for _, id := range chunk {
 		i := pos[id]
@@ -334,6 +341,40 @@ func (h *holdings) readChunk(ctx context.Context, c *gen.Client, chunk []int, po
 		for w := range h.effective[i] {
 			h.effective[i][w] &^= h.write[w]
 		}
+	}
+	return nil
+}
+
+// readCopies adds the rights the users of a chunk (in, args) hold through role
+// copies to their direct grants: a row per user and copy, and each copy's rights
+// read once per snapshot.
+func (h *holdings) readCopies(ctx context.Context, c *gen.Client, in string, args []any, pos map[int]int) error {
+	type held struct{ user, copy int }
+	var rows []held
+	var unread []int
+	if err := scanPairs(ctx, c, `SELECT uc.user_id, uc.role_copy_id FROM user_role_copies uc WHERE uc.user_id IN `+in, args,
+		func(u, rc int64, _ sql.NullInt64) {
+			rows = append(rows, held{int(u), int(rc)})
+			if _, ok := h.copies[int(rc)]; !ok {
+				h.copies[int(rc)] = h.newSet()
+				unread = append(unread, int(rc))
+			}
+		}); err != nil {
+		return err
+	}
+	for chunk := range slices.Chunk(unread, chunkSize) {
+		cin, cargs := inList(chunk)
+		if err := scanPairs(ctx, c, `SELECT cr.role_copy_id, cr.right_id FROM role_copy_rights cr WHERE cr.role_copy_id IN `+cin, cargs,
+			func(rc, r int64, _ sql.NullInt64) {
+				if b, ok := h.bit[int(r)]; ok {
+					h.copies[int(rc)].add(b)
+				}
+			}); err != nil {
+			return err
+		}
+	}
+	for _, r := range rows {
+		h.direct[pos[r.user]].or(h.copies[r.copy])
 	}
 	return nil
 }

@@ -154,12 +154,20 @@ func RevokeRights(ctx context.Context, c *gen.Client, sel UserSelection, grants 
 		return nil, err
 	}
 	keys := make([]string, len(rows))
+	var appRights []int
 	for i, r := range rows {
 		keys[i] = r.grant.Key()
+		if r.grant.Kind == enums.GrantAppRight {
+			appRights = append(appRights, r.grant.RightID)
+		}
+	}
+	holders := user.HasGrantsWith(usergrant.GrantKeyIn(keys...))
+	if len(appRights) > 0 {
+		holders = user.Or(holders, holdsCopyOf(appRights))
 	}
 	r := grantsReach(rows)
 	r.keepsFlags = true
-	return operation(ctx, c, "revoke_rights", users, r, dryRun, grants, user.HasGrantsWith(usergrant.GrantKeyIn(keys...)),
+	return operation(ctx, c, "revoke_rights", users, r, dryRun, grants, holders,
 		func(s *sqlSet, _ time.Time) error { return s.removeGrants(ctx, users, keys) })
 }
 
@@ -247,7 +255,8 @@ func lacksRoleCopy(r *gen.Role, rightIDs []int) predicate.User {
 	preds := []predicate.User{user.Not(user.HasRolesWith(role.ID(r.ID)))}
 	key := fmt.Sprintf("ROLE:%d", r.ID)
 	for _, id := range rightIDs {
-		preds = append(preds, user.Not(user.HasGrantsWith(usergrant.SourceKey(key), usergrant.RightID(id))))
+		preds = append(preds, user.And(user.Not(user.HasGrantsWith(usergrant.SourceKey(key), usergrant.RightID(id))),
+			user.Not(holdsCopyFrom(r.ID, id))))
 	}
 	return user.Or(preds...)
 }

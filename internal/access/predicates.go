@@ -101,18 +101,21 @@ func scopeSQL(alias string, t Target, all bool) (string, []any) {
 }
 
 // holdsRight is true for users who hold the right as an application right, or as a
-// company-specific right whose scope passes scope — directly or through a type. The
-// set of holders is computed from the right's side (its grants, the roles holding it).
+// company-specific right whose scope passes scope — directly (a grant row or a role
+// copy) or through a type. The set of holders is computed from the right's side (its
+// grants, the copies and roles holding it).
 func holdsRight(s *sql.Selector, rightID int, scope func(alias string) (string, []any)) *sql.Predicate {
 	direct, dargs := scope("g")
 	typed, targs := scope("tg")
 	args := []any{rightID, "APP_RIGHT", "COMPANY_RIGHT"}
 	args = append(args, dargs...)
-	args = append(args, rightID)
+	args = append(args, rightID, rightID)
 	args = append(args, rightID, "COMPANY_RIGHT")
 	args = append(args, targs...)
 	return idIn(s, `SELECT g.user_id FROM user_grants g WHERE g.right_id = ?
 			AND (g.kind = ? OR (g.kind = ? AND `+direct+`))
+		UNION ALL
+		`+copyHoldersSQL+`
 		UNION ALL
 		SELECT l.user_id FROM user_type_links l JOIN user_type_roles tr ON tr.user_type_id = l.user_type_id
 			JOIN role_rights rr ON rr.role_id = tr.role_id

@@ -147,31 +147,82 @@ func (s *sqlSet) addGrants(ctx context.Context, users []int, rows []grantRow, gr
 	return nil
 }
 
-// copyRoleRights copies role's current rights to the users as ROLE grants and
-// records that they have the role (SPEC §2.1); existing paths are kept as they are.
+// copyRoleRights copies role's current rights to the users and records that they
+// have the role (SPEC §2.1): one role copy (the rights as they are now, who, when)
+// and a row per user pointing at it. Paths the users already hold keep their
+// dates: readers take the earliest copy of a right from a role (directGrants).
 func (s *sqlSet) copyRoleRights(ctx context.Context, users []int, r *gen.Role, grantedBy int, at time.Time) error {
-	sourceKey := fmt.Sprintf("ROLE:%d", r.ID)
-	sel := `SELECT ?, u.id, 'APP_RIGHT', rr.right_id, NULL, NULL, ?, NULL, NULL, NULL, ` + s.concat("'R:'", "rr.right_id") + `,
-			'ROLE', ?, ?, ?, ?, ? FROM users u JOIN role_rights rr ON rr.role_id = ? WHERE u.account_id = ? AND u.id IN %s`
-	stmt := s.insertIgnoring("user_grants", grantColumns, sel, "user_id")
-	pre := []any{s.accountID, false, r.ID, r.Name, sourceKey, nullID(grantedBy), at, r.ID, s.accountID}
-	if _, err := s.exec(ctx, users, stmt, pre, nil); err != nil {
+	res, err := s.c.ExecContext(ctx, `INSERT INTO role_copies (account_id, role_id, role_name, granted_by_id, granted_at) VALUES (?, ?, ?, ?, ?)`,
+		s.accountID, r.ID, r.Name, nullID(grantedBy), at)
+	if err != nil {
 		return err
 	}
-	link := s.insertIgnoring("user_roles", "user_id, role_id", `SELECT u.id, ? FROM users u WHERE u.account_id = ? AND u.id IN %s`, "user_id")
-	_, err := s.exec(ctx, users, link, []any{r.ID, s.accountID}, nil)
-	return err
+	copyID, err := res.LastInsertId()
+	if err != nil {
+		return err
+	}
+	if _, err := s.c.ExecContext(ctx, `INSERT INTO role_copy_rights (role_copy_id, right_id) SELECT ?, rr.right_id FROM role_rights rr WHERE rr.role_id = ?`,
+		copyID, r.ID); err != nil {
+		return err
+	}
+	copies := s.insertIgnoring("user_role_copies", "account_id, user_id, role_copy_id",
+		`SELECT ?, u.id, ? FROM users u WHERE u.account_id = ? AND u.id IN %s`, "user_id")
+	if _, err := s.exec(ctx, users, copies, []any{s.accountID, copyID, s.accountID}, nil); err != nil {
+		return err
+	}
+	return s.link(ctx, users, "user_roles", "role_id", r.ID)
 }
 
 // removeGrants deletes the users' direct grants with the given keys, by every source.
+// A role copy holding one of the rights is turned back into user_grants rows for
+// each user it is taken from, less the rights revoked: the user keeps the copy's
+// other rights, with their source and date.
 func (s *sqlSet) removeGrants(ctx context.Context, users []int, keys []string) error {
 	if len(keys) == 0 {
 		return nil
+	}
+	var rightIDs []int
+	for _, k := range keys {
+		if id, _ := parseKey(k); id != 0 && strings.HasPrefix(k, "R:") {
+			rightIDs = append(rightIDs, id)
+		}
+	}
+	if len(rightIDs) > 0 {
+		copies, cargs := copiesWithRights("uc.role_copy_id", rightIDs)
+		rin, rargs := inList(rightIDs)
+		sel := `SELECT ?, uc.user_id, 'APP_RIGHT', cr.right_id, NULL, NULL, ?, NULL, NULL, NULL, ` + s.concat("'R:'", "cr.right_id") + `,
+				'ROLE', c.role_id, c.role_name, ` + s.concat("'ROLE:'", "c.role_id") + `, c.granted_by_id, c.granted_at
+			FROM user_role_copies uc JOIN role_copies c ON c.id = uc.role_copy_id
+				JOIN role_copy_rights cr ON cr.role_copy_id = uc.role_copy_id
+			WHERE uc.account_id = ? AND uc.user_id IN %s AND ` + copies + ` AND cr.right_id NOT IN ` + rin
+		pre := []any{s.accountID, false, s.accountID}
+		if _, err := s.exec(ctx, users, s.insertKeepingEarliest(sel), pre, append(slices.Clone(cargs), rargs...)); err != nil {
+			return err
+		}
+		gone, _ := copiesWithRights("role_copy_id", rightIDs)
+		if _, err := s.exec(ctx, users, `DELETE FROM user_role_copies WHERE account_id = ? AND user_id IN %s AND `+gone,
+			[]any{s.accountID}, cargs); err != nil {
+			return err
+		}
 	}
 	kin, kargs := stringList(keys)
 	_, err := s.exec(ctx, users, `DELETE FROM user_grants WHERE account_id = ? AND user_id IN %s AND grant_key IN `+kin,
 		[]any{s.accountID}, kargs)
 	return err
+}
+
+// insertKeepingEarliest is "INSERT INTO user_grants … <selectSQL>" where a path the
+// user holds already keeps the earlier of the two dates, and its granter.
+func (s *sqlSet) insertKeepingEarliest(selectSQL string) string {
+	if s.dialect == dialect.MySQL {
+		// MySQL assigns left to right, so the granter is decided before the date.
+		return `INSERT INTO user_grants (` + grantColumns + `) ` + selectSQL + ` ON DUPLICATE KEY UPDATE
+			user_grants.granted_by_id = IF(VALUES(granted_at) < user_grants.granted_at, VALUES(granted_by_id), user_grants.granted_by_id),
+			user_grants.granted_at = LEAST(user_grants.granted_at, VALUES(granted_at))`
+	}
+	return `INSERT INTO user_grants (` + grantColumns + `) ` + selectSQL + ` ON CONFLICT (user_id, grant_key, source_key) DO UPDATE SET
+		granted_by_id = CASE WHEN excluded.granted_at < user_grants.granted_at THEN excluded.granted_by_id ELSE user_grants.granted_by_id END,
+		granted_at = MIN(user_grants.granted_at, excluded.granted_at)`
 }
 
 // link adds (user, other) rows to a join table, skipping existing ones.

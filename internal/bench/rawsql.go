@@ -99,7 +99,7 @@ const coversSQL = `(%[1]s.data_set_id = c.ds AND (%[1]s.node_id IS NULL OR EXIST
 
 // canSQL is SPEC §2.5 for user u, right r and target (c, tn): active; not read-only
 // when r is WRITE; data-set access covering the target, directly or through a
-// linked type; and the right as a direct application right, a direct
+// linked type; and the right as a direct application right (a row, or a role copy), a direct
 // company-specific right for the target or ALL, a right of a role of a linked type,
 // or a type's company-specific right for the target or ALL.
 var canSQL = `u.active = 1 AND (r.kind = 'READ' OR ` + notReadOnlySQL + `)
@@ -111,6 +111,9 @@ var canSQL = `u.active = 1 AND (r.kind = 'READ' OR ` + notReadOnlySQL + `)
 	AND EXISTS (
 		SELECT 1 FROM user_grants g WHERE g.user_id = u.id AND +g.right_id = r.id
 			AND (g.kind = 'APP_RIGHT' OR (g.kind = 'COMPANY_RIGHT' AND (g.all_data_sets = 1 OR ` + fmt.Sprintf(coversSQL, "g") + `)))
+		UNION ALL
+		SELECT 1 FROM user_role_copies uc JOIN role_copy_rights cr ON cr.role_copy_id = uc.role_copy_id
+			WHERE uc.user_id = u.id AND +cr.right_id = r.id
 		UNION ALL
 		SELECT 1 FROM user_type_links l JOIN user_type_roles tr ON tr.user_type_id = l.user_type_id
 			JOIN role_rights rr ON rr.role_id = tr.role_id WHERE l.user_id = u.id AND +rr.right_id = r.id
@@ -181,6 +184,9 @@ FROM (
 			CASE WHEN g.kind = 'COMPANY_RIGHT' AND g.all_data_sets = 0 THEN COALESCE(g.node_id, 0) ELSE 0 END AS node
 		FROM user_grants g WHERE g.user_id = ? AND g.kind IN ('APP_RIGHT', 'COMPANY_RIGHT')
 		UNION ALL
+		SELECT cr.right_id, 0, 0 FROM user_role_copies uc JOIN role_copy_rights cr ON cr.role_copy_id = uc.role_copy_id
+			WHERE uc.user_id = ?
+		UNION ALL
 		SELECT rr.right_id, 0, 0 FROM user_type_links l JOIN user_type_roles tr ON tr.user_type_id = l.user_type_id
 			JOIN role_rights rr ON rr.role_id = tr.role_id WHERE l.user_id = ?
 		UNION ALL
@@ -194,7 +200,7 @@ FROM (
 JOIN rights r ON r.id = x.right_id
 JOIN users u ON u.id = ?
 ORDER BY r.` + "`key`" + `, x.ds, x.node`
-	rows, err := q.query(ctx, stmt, userID, userID, userID, userID)
+	rows, err := q.query(ctx, stmt, userID, userID, userID, userID, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -263,13 +269,21 @@ func (q *rawDB) bulkSummary(ctx context.Context, department string) (summary, er
 	const stmt = `WITH sel AS (SELECT u.id, u.active, u.read_only FROM users u WHERE u.account_id = ? AND u.department = ?)
 SELECT 'users', 0, COUNT(*) FROM sel
 UNION ALL
-SELECT 'direct', g.right_id, COUNT(DISTINCT g.user_id) FROM sel JOIN user_grants g ON g.user_id = sel.id
-	WHERE g.kind IN ('APP_RIGHT', 'COMPANY_RIGHT') GROUP BY g.right_id
+SELECT 'direct', d.right_id, COUNT(DISTINCT d.user_id) FROM (
+	SELECT g.user_id, g.right_id FROM sel JOIN user_grants g ON g.user_id = sel.id
+		WHERE g.kind IN ('APP_RIGHT', 'COMPANY_RIGHT')
+	UNION ALL
+	SELECT uc.user_id, cr.right_id FROM sel JOIN user_role_copies uc ON uc.user_id = sel.id
+		JOIN role_copy_rights cr ON cr.role_copy_id = uc.role_copy_id
+) d GROUP BY d.right_id
 UNION ALL
 SELECT 'effective', e.right_id, COUNT(*) FROM (
 	SELECT DISTINCT x.user_id, x.right_id FROM (
 		SELECT g.user_id, g.right_id FROM sel JOIN user_grants g ON g.user_id = sel.id
 			WHERE g.kind IN ('APP_RIGHT', 'COMPANY_RIGHT')
+		UNION ALL
+		SELECT uc.user_id, cr.right_id FROM sel JOIN user_role_copies uc ON uc.user_id = sel.id
+			JOIN role_copy_rights cr ON cr.role_copy_id = uc.role_copy_id
 		UNION ALL
 		SELECT l.user_id, rr.right_id FROM sel JOIN user_type_links l ON l.user_id = sel.id
 			JOIN user_type_roles tr ON tr.user_type_id = l.user_type_id JOIN role_rights rr ON rr.role_id = tr.role_id

@@ -17,6 +17,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -100,6 +101,7 @@ type Report struct {
 	DataSets        int           `json:"dataSets"`
 	HierarchyNodes  int           `json:"hierarchyNodes"`
 	UserGrants      int           `json:"userGrants"`
+	CopiedGrants    int           `json:"copiedGrants"` // rights held through role copies
 	RoleAssignments int           `json:"roleAssignments"`
 	TypeLinks       int           `json:"typeLinks"`
 	Subject         string        `json:"subject"`
@@ -166,7 +168,7 @@ func Run(ctx context.Context, st *store.Store, o Options) (*Report, error) {
 	}
 	rep.Duration = time.Since(start)
 	rep.Seconds = rep.Duration.Round(time.Millisecond).Seconds()
-	s.logf("done: %d users, %d user grants", rep.Users, rep.UserGrants)
+	s.logf("done: %d users, %d user grants and %d rights copied from roles", rep.Users, rep.UserGrants, rep.CopiedGrants)
 	return rep, nil
 }
 
@@ -649,17 +651,33 @@ func (s *seeder) applyRoles() error {
 }
 
 // copyRoleGrants copies the rights of the roles held by users with ids in [from,
-// to] to them, as the engine's copyRoleRights does, in slices of users so no single
-// statement grows too large.
+// to] to them, as the engine's copyRoleRights does: one role copy per custom role
+// (as if each had been applied to its holders at once), and a row per holder
+// pointing at it, in slices of users so no single statement grows too large.
 func (s *seeder) copyRoleGrants(from, to int) error {
-	sel := `SELECT u.account_id, u.id, 'APP_RIGHT', rr.right_id, ` + s.concat("'R:'", "rr.right_id") + `, 'ROLE', r.id, r.name,
-			` + s.concat("'ROLE:'", "r.id") + `, ?
-		FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id JOIN role_rights rr ON rr.role_id = r.id
-		WHERE u.account_id = ? AND u.id BETWEEN ? AND ?`
-	stmt := `INSERT INTO user_grants (account_id, user_id, kind, right_id, grant_key, source, source_role_id, source_role_name, source_key, granted_at) ` + sel
+	copies := make([]string, len(s.roles))
+	for i, r := range s.roles {
+		res, err := s.c.ExecContext(s.sys, `INSERT INTO role_copies (account_id, role_id, role_name, granted_at) VALUES (?, ?, ?, ?)`,
+			s.account, r.ID, r.Name, s.at)
+		if err != nil {
+			return err
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
+			return err
+		}
+		if _, err := s.c.ExecContext(s.sys, `INSERT INTO role_copy_rights (role_copy_id, right_id) SELECT ?, rr.right_id FROM role_rights rr WHERE rr.role_id = ?`,
+			id, r.ID); err != nil {
+			return err
+		}
+		copies[i] = strconv.FormatInt(id, 10)
+	}
+	stmt := `INSERT INTO user_role_copies (account_id, user_id, role_copy_id)
+		SELECT u.account_id, u.id, c.id FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN role_copies c ON c.role_id = ur.role_id
+		WHERE u.account_id = ? AND u.id BETWEEN ? AND ? AND c.id IN (` + strings.Join(copies, ", ") + `)`
 	const slice = 20_000
 	for lo := from; lo <= to; lo += slice {
-		if _, err := s.c.ExecContext(s.sys, stmt, s.at, s.account, lo, min(to, lo+slice-1)); err != nil {
+		if _, err := s.c.ExecContext(s.sys, stmt, s.account, lo, min(to, lo+slice-1)); err != nil {
 			return err
 		}
 	}
@@ -857,6 +875,8 @@ func (s *seeder) report() (*Report, error) {
 		{&r.DataSets, `SELECT COUNT(*) FROM data_sets WHERE account_id = ?`},
 		{&r.HierarchyNodes, `SELECT COUNT(*) FROM hierarchy_nodes WHERE account_id = ?`},
 		{&r.UserGrants, `SELECT COUNT(*) FROM user_grants WHERE account_id = ?`},
+		{&r.CopiedGrants, `SELECT COUNT(*) FROM user_role_copies uc JOIN role_copy_rights cr ON cr.role_copy_id = uc.role_copy_id
+			WHERE uc.account_id = ?`},
 		{&r.RoleAssignments, `SELECT COUNT(*) FROM user_roles ur JOIN users u ON u.id = ur.user_id WHERE u.account_id = ?`},
 		{&r.TypeLinks, `SELECT COUNT(*) FROM user_type_links l JOIN users u ON u.id = l.user_id WHERE u.account_id = ?`},
 		{&r.SelectionUsers, `SELECT COUNT(*) FROM users WHERE account_id = ? AND department = '` + Selection + `'`},

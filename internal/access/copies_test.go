@@ -1,0 +1,152 @@
+package access_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	gen "latchkey/ent"
+	"latchkey/ent/schema/enums"
+	"latchkey/ent/usergrant"
+	"latchkey/internal/access"
+	"latchkey/internal/store"
+	"latchkey/internal/store/storetest"
+)
+
+// directGrants is User.grants for u: right key → the paths (source key and date)
+// by which u holds it directly.
+func directGrants(t *testing.T, ctx context.Context, c *gen.Client, u *gen.User) map[string][]*gen.UserGrant {
+	t.Helper()
+	stored, err := c.UserGrant.Query().Where(usergrant.UserID(u.ID)).WithRight().All(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grants, err := access.WithCopiedGrants(ctx, c, u, stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]*gen.UserGrant{}
+	for _, g := range grants {
+		if g.Edges.Right == nil {
+			t.Fatalf("grant %d has no right loaded", g.ID)
+		}
+		out[g.Edges.Right.Key] = append(out[g.Edges.Right.Key], g)
+	}
+	return out
+}
+
+// TestRoleCopies follows rights copied from a role, held per application, through
+// the changes that touch them: revoking one turns the user's copy back into rows
+// with the copy's source and date, re-applying and applying an edited role add
+// without duplicating a path, the earliest copy is the one shown, and deleting a
+// right removes it from every copy.
+func TestRoleCopies(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		c := st.Client
+		ctx := newAccount(t, c, "acme")
+		jane, joe := newUser(t, ctx, c, "jane"), newUser(t, ctx, c, "joe")
+		for _, key := range []string{"copy.a", "copy.b", "copy.c"} {
+			if _, err := access.CreateRight(ctx, c, access.CreateRightInput{Key: key, Name: key, Kind: "READ"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r, err := access.CreateRole(ctx, c, access.CreateRoleInput{Name: "Copier", Rights: []string{"copy.a", "copy.b"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		both := access.UserSelection{UserIDs: []int{jane.ID, joe.ID}}
+		if _, err := access.ApplyRoleTo(ctx, c, both, r.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		first := directGrants(t, ctx, c, jane)["copy.a"]
+		if len(first) != 1 || first[0].Source != enums.SourceRole || *first[0].SourceRoleID != r.ID || first[0].ID >= 0 {
+			t.Fatalf("copy.a after apply: %+v", first)
+		}
+		appliedAt := first[0].GrantedAt
+		// The copy's grant resolves by its own id, as node() does.
+		n, err := access.Noder(ctx, c, first[0].ID)
+		if g, ok := n.(*gen.UserGrant); err != nil || !ok || g.GrantKey != first[0].GrantKey || g.UserID != jane.ID {
+			t.Fatalf("node(%d) = %v, %v", first[0].ID, n, err)
+		}
+
+		// The role gains copy.c; applying it again adds c and keeps a's first date.
+		time.Sleep(2 * time.Millisecond)
+		if _, _, err := access.UpdateRole(ctx, c, access.UpdateRoleInput{ID: r.ID, Rights: []string{"copy.a", "copy.b", "copy.c"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := access.ApplyRoleTo(ctx, c, access.One(jane.ID), r.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		held := directGrants(t, ctx, c, jane)
+		if len(held["copy.a"]) != 1 || !held["copy.a"][0].GrantedAt.Equal(appliedAt) || len(held["copy.c"]) != 1 {
+			t.Fatalf("after applying the edited role: a %+v, c %+v", held["copy.a"], held["copy.c"])
+		}
+
+		// Revoking c from jane turns her second copy into rows (a and b, dated then);
+		// her first copy still gives a and b their first date.
+		revoke := func(u *gen.User, key string) {
+			t.Helper()
+			res, err := access.RevokeRights(ctx, c, access.One(u.ID), []access.GrantInput{{Right: &key}}, false)
+			if err != nil || res.AffectedCount != 1 {
+				t.Fatalf("revoke %s from %s: %+v, %v", key, u.UserName, res, err)
+			}
+		}
+		revoke(jane, "copy.c")
+		held = directGrants(t, ctx, c, jane)
+		if held["copy.c"] != nil || len(held["copy.a"]) != 1 || !held["copy.a"][0].GrantedAt.Equal(appliedAt) {
+			t.Fatalf("after revoking c: %v", held)
+		}
+		// Revoking b turns the first copy into rows too: a keeps the earlier date of
+		// the two rows it now has a claim to.
+		revoke(jane, "copy.b")
+		held = directGrants(t, ctx, c, jane)
+		if held["copy.b"] != nil || len(held["copy.a"]) != 1 || held["copy.a"][0].ID < 0 ||
+			!held["copy.a"][0].GrantedAt.Equal(appliedAt) || held["copy.a"][0].SourceKey != "ROLE:"+itoa(r.ID) {
+			t.Fatalf("after revoking b: %v (a: %+v)", held, held["copy.a"])
+		}
+		if n, err := c.UserRoleCopy.Query().Count(ctx); err != nil || n != 1 {
+			t.Fatalf("user role copies left: %d, %v (want joe's only)", n, err)
+		}
+		// Joe, who shared the first copy, still holds a and b through it.
+		if held := directGrants(t, ctx, c, joe); len(held) != 2 || held["copy.b"] == nil || held["copy.b"][0].ID >= 0 {
+			t.Fatalf("joe after jane's revocations: %v", held)
+		}
+		h, err := access.LoadHolder(ctx, c, joe.ID, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var paths []access.Path
+		for _, e := range h.EffectiveRights() {
+			if e.Right.Key == "copy.b" {
+				paths = e.Paths
+			}
+		}
+		if len(paths) != 1 || paths[0].Kind != access.PathRole || paths[0].RoleID != r.ID || paths[0].GrantedAt == nil ||
+			!paths[0].GrantedAt.Equal(appliedAt) {
+			t.Fatalf("joe's paths to copy.b: %+v", paths)
+		}
+
+		// Deleting a right removes it from every copy.
+		b, err := c.Right.Query().All(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rt := range b {
+			if rt.Key == "copy.b" {
+				if err := access.DeleteRight(ctx, c, rt.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if held := directGrants(t, ctx, c, joe); len(held) != 1 || held["copy.a"] == nil {
+			t.Fatalf("joe after deleting copy.b: %v", held)
+		}
+		// Deleting the role leaves what it copied.
+		if _, err := access.DeleteRole(ctx, c, r.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		if held := directGrants(t, ctx, c, joe); len(held) != 1 || held["copy.a"][0].SourceRoleName != "Copier" {
+			t.Fatalf("joe after deleting the role: %v", held)
+		}
+	})
+}
