@@ -150,7 +150,7 @@ func (s *sqlSet) addGrants(ctx context.Context, users []int, rows []grantRow, gr
 // copyRoleRights copies role's current rights to the users and records that they
 // have the role (SPEC §2.1): one role copy (the rights as they are now, who, when)
 // and a row per user pointing at it. Paths the users already hold keep their
-// dates: readers take the earliest copy of a right from a role (directGrants).
+// dates: readers take the earliest copy of a right from a role (withCopies).
 func (s *sqlSet) copyRoleRights(ctx context.Context, users []int, r *gen.Role, grantedBy int, at time.Time) error {
 	res, err := s.c.ExecContext(ctx, `INSERT INTO role_copies (account_id, role_id, role_name, granted_by_id, granted_at) VALUES (?, ?, ?, ?, ?)`,
 		s.accountID, r.ID, r.Name, nullID(grantedBy), at)
@@ -165,9 +165,18 @@ func (s *sqlSet) copyRoleRights(ctx context.Context, users []int, r *gen.Role, g
 		copyID, r.ID); err != nil {
 		return err
 	}
+	// Only users who lack one of the rights by this role get the copy, so applying
+	// a role again to its holders (reapplyRole) writes nothing where nothing is new.
 	copies := s.insertIgnoring("user_role_copies", "account_id, user_id, role_copy_id",
-		`SELECT ?, u.id, ? FROM users u WHERE u.account_id = ? AND u.id IN %s`, "user_id")
-	if _, err := s.exec(ctx, users, copies, []any{s.accountID, copyID, s.accountID}, nil); err != nil {
+		`SELECT ?, u.id, ? FROM users u WHERE u.account_id = ? AND u.id IN %s AND EXISTS (
+			SELECT 1 FROM role_copy_rights cr WHERE cr.role_copy_id = ?
+				AND NOT EXISTS (SELECT 1 FROM user_grants g WHERE g.user_id = u.id
+					AND g.grant_key = `+s.concat("'R:'", "cr.right_id")+` AND g.source_key = ?)
+				AND NOT EXISTS (SELECT 1 FROM user_role_copies uc JOIN role_copies c ON c.id = uc.role_copy_id
+					JOIN role_copy_rights held ON held.role_copy_id = uc.role_copy_id
+					WHERE uc.user_id = u.id AND c.role_id = ? AND held.right_id = cr.right_id))`, "user_id")
+	if _, err := s.exec(ctx, users, copies, []any{s.accountID, copyID, s.accountID},
+		[]any{copyID, fmt.Sprintf("ROLE:%d", r.ID), r.ID}); err != nil {
 		return err
 	}
 	return s.link(ctx, users, "user_roles", "role_id", r.ID)
