@@ -125,6 +125,10 @@ func copiedGrants(ctx context.Context, c *gen.Client, users []*gen.User, granter
 			if userCopy != last {
 				index, last = 0, userCopy
 			}
+			if index >= 1<<16 { // the ids of its grants would run into the next copy's
+				rows.Close()
+				return nil, fmt.Errorf("role copy %d holds more than %d rights", userCopy, 1<<16)
+			}
 			g := &gen.UserGrant{ID: copiedGrantID(userCopy, index), AccountID: v.AccountID, UserID: userID,
 				Kind: enums.GrantAppRight, RightID: &rightID, GrantKey: Grant{Kind: enums.GrantAppRight, RightID: rightID}.Key(),
 				Source: enums.SourceRole, SourceRoleID: &roleID, SourceRoleName: roleName,
@@ -143,21 +147,21 @@ func copiedGrants(ctx context.Context, c *gen.Client, users []*gen.User, granter
 		}
 	}
 	if (granters || rights) && len(all) > 0 {
-		if err := loadCopiedEdges(ctx, c, all, rights); err != nil {
+		if err := loadCopiedEdges(ctx, c, all, granters, rights); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-// loadCopiedEdges loads the granter (and with rights, the right) of copied grants.
-// With rights their edges are complete, so no resolver looks up an edge by an id no
+// loadCopiedEdges loads the granters and the rights of copied grants, as asked.
+// With both their edges are complete, so no resolver looks up an edge by an id no
 // row has.
-func loadCopiedEdges(ctx context.Context, c *gen.Client, grants []*gen.UserGrant, rights bool) error {
+func loadCopiedEdges(ctx context.Context, c *gen.Client, grants []*gen.UserGrant, withGranters, rights bool) error {
 	var rightIDs, granters []int
 	for _, g := range grants {
 		rightIDs = append(rightIDs, *g.RightID)
-		if g.GrantedByID != nil {
+		if g.GrantedByID != nil && withGranters {
 			granters = append(granters, *g.GrantedByID)
 		}
 	}
@@ -182,11 +186,13 @@ func loadCopiedEdges(ctx context.Context, c *gen.Client, grants []*gen.UserGrant
 		}
 	}
 	for _, g := range grants {
-		if g.GrantedByID != nil {
+		if g.GrantedByID != nil && withGranters {
 			g.Edges.GrantedBy = userByID[*g.GrantedByID]
 		}
 		if rights {
 			g.Edges.Right = rightByID[*g.RightID]
+		}
+		if rights && withGranters {
 			g.EdgesComplete()
 		}
 	}
