@@ -165,18 +165,9 @@ func (s *sqlSet) copyRoleRights(ctx context.Context, users []int, r *gen.Role, g
 		copyID, r.ID); err != nil {
 		return err
 	}
-	// Only users who lack one of the rights by this role get the copy, so applying
-	// a role again to its holders (reapplyRole) writes nothing where nothing is new.
 	copies := s.insertIgnoring("user_role_copies", "account_id, user_id, role_copy_id",
-		`SELECT ?, u.id, ? FROM users u WHERE u.account_id = ? AND u.id IN %s AND EXISTS (
-			SELECT 1 FROM role_copy_rights cr WHERE cr.role_copy_id = ?
-				AND NOT EXISTS (SELECT 1 FROM user_grants g WHERE g.user_id = u.id
-					AND g.grant_key = `+s.concat("'R:'", "cr.right_id")+` AND g.source_key = ?)
-				AND NOT EXISTS (SELECT 1 FROM user_role_copies uc JOIN role_copies c ON c.id = uc.role_copy_id
-					JOIN role_copy_rights held ON held.role_copy_id = uc.role_copy_id
-					WHERE uc.user_id = u.id AND c.role_id = ? AND held.right_id = cr.right_id))`, "user_id")
-	if _, err := s.exec(ctx, users, copies, []any{s.accountID, copyID, s.accountID},
-		[]any{copyID, fmt.Sprintf("ROLE:%d", r.ID), r.ID}); err != nil {
+		`SELECT ?, u.id, ? FROM users u WHERE u.account_id = ? AND u.id IN %s`, "user_id")
+	if _, err := s.exec(ctx, users, copies, []any{s.accountID, copyID, s.accountID}, nil); err != nil {
 		return err
 	}
 	return s.link(ctx, users, "user_roles", "role_id", r.ID)
