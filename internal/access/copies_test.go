@@ -63,6 +63,13 @@ func TestRoleCopies(t *testing.T) {
 			t.Fatalf("copy.a after apply: %+v", first)
 		}
 		appliedAt := first[0].GrantedAt
+		// Applying the same role again to its holders stores nothing new.
+		if _, err := access.ReapplyRole(ctx, c, r.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := c.UserRoleCopy.Query().Count(ctx); err != nil || n != 2 {
+			t.Fatalf("user role copies after re-applying: %d, %v (want one each for jane and joe)", n, err)
+		}
 		// The copy's grant resolves by its own id, as node() does.
 		n, err := access.Noder(ctx, c, first[0].ID)
 		if g, ok := n.(*gen.UserGrant); err != nil || !ok || g.GrantKey != first[0].GrantKey || g.UserID != jane.ID {

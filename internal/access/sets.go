@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -165,9 +166,22 @@ func (s *sqlSet) copyRoleRights(ctx context.Context, users []int, r *gen.Role, g
 		copyID, r.ID); err != nil {
 		return err
 	}
-	copies := s.insertIgnoring("user_role_copies", "account_id, user_id, role_copy_id",
-		`SELECT ?, u.id, ? FROM users u WHERE u.account_id = ? AND u.id IN %s`, "user_id")
-	if _, err := s.exec(ctx, users, copies, []any{s.accountID, copyID, s.accountID}, nil); err != nil {
+	// A user holding an earlier copy of the role with all of this one's rights gets
+	// nothing from it: re-applying a role to its holders stores no row.
+	var covering []any
+	if err := scanPairs(ctx, s.c, `SELECT c.id, c.id FROM role_copies c WHERE c.account_id = ? AND c.role_id = ? AND c.id <> ?
+			AND NOT EXISTS (SELECT 1 FROM role_copy_rights n WHERE n.role_copy_id = ? AND NOT EXISTS (
+				SELECT 1 FROM role_copy_rights h WHERE h.role_copy_id = c.id AND h.right_id = n.right_id))`,
+		[]any{s.accountID, r.ID, copyID, copyID}, func(id, _ int64, _ sql.NullInt64) { covering = append(covering, id) }); err != nil {
+		return err
+	}
+	sel := `SELECT ?, u.id, ? FROM users u WHERE u.account_id = ? AND u.id IN %s`
+	if len(covering) > 0 {
+		sel += ` AND NOT EXISTS (SELECT 1 FROM user_role_copies uc WHERE uc.user_id = u.id AND uc.role_copy_id IN (` +
+			placeholders(len(covering)) + `))`
+	}
+	copies := s.insertIgnoring("user_role_copies", "account_id, user_id, role_copy_id", sel, "user_id")
+	if _, err := s.exec(ctx, users, copies, []any{s.accountID, copyID, s.accountID}, covering); err != nil {
 		return err
 	}
 	return s.link(ctx, users, "user_roles", "role_id", r.ID)
