@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
+	"entgo.io/ent/dialect"
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	gen "latchkey/ent"
@@ -27,6 +29,9 @@ import (
 type Cache struct {
 	root     *gen.Client
 	revision *sql.Stmt
+	coalesce bool         // share revision reads between concurrent requests (MySQL)
+	reads    sync.Map     // account id → *revisionReads
+	queries  atomic.Int64 // revision reads sent to the database (for tests)
 	entries  *lru.Cache[cacheKey, any]
 }
 
@@ -41,7 +46,10 @@ type cacheKey struct {
 // NewCache returns a cache of size entries over root, the non-transactional client
 // requests read with, and db, the pool under root. The revision every request reads
 // is a statement prepared once per connection: preparing it per request was a
-// sixth of a cached check's CPU on SQLite. Close releases it.
+// sixth of a cached check's CPU on SQLite. On MySQL concurrent requests share
+// reads (see revisionReads); SQLite answers one in-process in microseconds, and
+// there waiting for a shared read cost canBatch a fifth of its throughput. Close
+// releases the statement.
 func NewCache(ctx context.Context, root *gen.Client, db *sql.DB, size int) (*Cache, error) {
 	entries, err := lru.New[cacheKey, any](size)
 	if err != nil {
@@ -51,7 +59,7 @@ func NewCache(ctx context.Context, root *gen.Client, db *sql.DB, size int) (*Cac
 	if err != nil {
 		return nil, err
 	}
-	return &Cache{root: root, revision: stmt, entries: entries}, nil
+	return &Cache{root: root, revision: stmt, entries: entries, coalesce: root.Dialect() == dialect.MySQL}, nil
 }
 
 // Close releases the prepared statement.
@@ -77,13 +85,99 @@ func WithCache(ctx context.Context, c *Cache) context.Context {
 
 // revision reads the account's revision once per request.
 func (rc *requestCache) revision(ctx context.Context, accountID int) (int64, error) {
-	rc.once.Do(func() {
-		// An account that never changed has no row: revision 0.
-		if err := rc.c.revision.QueryRowContext(ctx, accountID).Scan(&rc.rev); err != nil && !errors.Is(err, sql.ErrNoRows) {
-			rc.err = err
-		}
-	})
+	rc.once.Do(func() { rc.rev, rc.err = rc.c.readRevision(ctx, accountID) })
 	return rc.rev, rc.err
+}
+
+// RequestRevision returns the revision of accountID that ctx's request reads with
+// (read once per request, see Cache); ok is false when the request has no cache.
+func RequestRevision(ctx context.Context, accountID int) (rev int64, ok bool, err error) {
+	rc, _ := ctx.Value(cacheCtxKey{}).(*requestCache)
+	if rc == nil || accountID == 0 {
+		return 0, false, nil
+	}
+	rev, err = rc.revision(ctx, accountID)
+	return rev, err == nil, err
+}
+
+// revisionReads coalesces the revision reads of one account's concurrent requests.
+// A request never takes the result of a read already running (it may have started
+// before a change the request must see); it joins the next read, which starts when
+// the running one ends. So every request still sees each change committed before it
+// began, and under load the database answers about one read per round trip instead
+// of one per request (on MariaDB those reads were 0.44 of a core under 16 clients).
+type revisionReads struct {
+	mu      sync.Mutex
+	running *revisionRead // started: too early for a request arriving now
+	next    *revisionRead // not yet started: requests arriving now join it
+}
+
+type revisionRead struct {
+	done chan struct{}
+	rev  int64
+	err  error
+}
+
+func (c *Cache) readRevision(ctx context.Context, accountID int) (int64, error) {
+	if !c.coalesce {
+		return c.queryRevision(ctx, accountID)
+	}
+	v, ok := c.reads.Load(accountID)
+	if !ok {
+		v, _ = c.reads.LoadOrStore(accountID, &revisionReads{})
+	}
+	rr := v.(*revisionReads)
+	rr.mu.Lock()
+	switch {
+	case rr.next != nil:
+		r := rr.next
+		rr.mu.Unlock()
+		select {
+		case <-r.done:
+			return r.rev, r.err
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	case rr.running == nil:
+		r := &revisionRead{done: make(chan struct{})}
+		rr.running = r
+		rr.mu.Unlock()
+		return c.runRevisionRead(ctx, rr, r, accountID)
+	default:
+		// Lead the next read: start it once the running one has ended. The leader
+		// waits whatever its context, since the requests that joined depend on it.
+		r := &revisionRead{done: make(chan struct{})}
+		rr.next = r
+		running := rr.running.done
+		rr.mu.Unlock()
+		<-running
+		rr.mu.Lock()
+		rr.running, rr.next = r, nil
+		rr.mu.Unlock()
+		return c.runRevisionRead(ctx, rr, r, accountID)
+	}
+}
+
+func (c *Cache) runRevisionRead(ctx context.Context, rr *revisionReads, r *revisionRead, accountID int) (int64, error) {
+	// Not cancelled with the leading request: others wait for this answer.
+	r.rev, r.err = c.queryRevision(context.WithoutCancel(ctx), accountID)
+	rr.mu.Lock()
+	if rr.running == r {
+		rr.running = nil
+	}
+	rr.mu.Unlock()
+	close(r.done)
+	return r.rev, r.err
+}
+
+func (c *Cache) queryRevision(ctx context.Context, accountID int) (int64, error) {
+	c.queries.Add(1)
+	var rev int64
+	err := c.revision.QueryRowContext(ctx, accountID).Scan(&rev)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = nil // an account that never changed has no row: revision 0
+	}
+	return rev, err
 }
 
 // callerScope names the caller whose privacy rules a read is filtered by.

@@ -11,3 +11,9 @@ func CheckDerivedSnapshots(on bool) (restore func()) {
 	checkDerivedSnapshots = on
 	return func() { checkDerivedSnapshots = was }
 }
+
+// RevisionQueries counts the revision reads c has sent to the database.
+func (c *Cache) RevisionQueries() int64 { return c.queries.Load() }
+
+// CoalesceRevisionReads makes c share revision reads on any store, as on MySQL.
+func (c *Cache) CoalesceRevisionReads() { c.coalesce = true }
