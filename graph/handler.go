@@ -86,6 +86,8 @@ func NewHandler(client *ent.Client, cfg Config) http.Handler {
 	srv.Use(extension.FixedComplexityLimit(cfg.Limits.MaxComplexity))
 	srv.Use(depthLimit{max: cfg.Limits.MaxDepth})
 	srv.Use(transactioner{entgql.Transactioner{TxOpener: client, SkipTxFunc: entgql.SkipIfHasFields(signInOperations...)}})
+	responses := newResponseCache(responseCacheMinBytes, responseCacheEntryBytes, responseCacheBytes)
+	srv.Use(responses)
 	srv.AroundRootFields(nameOperation)
 	srv.AroundRootFields(guard)
 	srv.AroundResponses(inputErrors)
@@ -97,7 +99,7 @@ func NewHandler(client *ent.Client, cfg Config) http.Handler {
 		cfg.Logger.ErrorContext(ctx, "graphql panic", "panic", fmt.Sprint(v), "request_id", viewer.RequestID(ctx))
 		return problem.New(problem.Internal, "", "internal error")
 	})
-	return srv
+	return responses.wrap(srv)
 }
 
 // GraphiQL serves the in-browser IDE for endpoint.

@@ -1,8 +1,12 @@
 package app_test
 
 import (
+	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 
+	"latchkey/graph/relayid"
 	"latchkey/internal/app"
 	"latchkey/internal/app/apptest"
 	"latchkey/internal/store"
@@ -113,6 +117,95 @@ func TestCanBatch(t *testing.T) {
 			if err.Code() != tc.code || err.Field() != tc.field {
 				t.Errorf("%s: %+v", tc.name, err)
 			}
+		}
+	})
+}
+
+// TestResponseCache: a large answer is served again from the response cache until
+// the account's revision moves, to the same caller only, and never for a query
+// that reads anything the revision does not cover. The cache is seen by writing
+// behind the audit log's back (raw SQL bumps no revision): a kept answer still
+// shows the old value; a fresh one, the new.
+func TestResponseCache(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		a := apptest.New(t, st, app.Config{})
+		b := apptest.New(t, st, app.Config{})
+		adminA, boot := a.Bootstrap("acme", "admin@acme.test")
+		adminB := b.Client(boot.AccessToken)
+		admin := adminA.Must(`{ viewer { id } }`, nil).String("viewer.id")
+		adminID, err := relayid.Decode(admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The Admin's rights, several times over: an answer large enough to keep.
+		var rights strings.Builder
+		for i := range 8 {
+			fmt.Fprintf(&rights, " r%d: effectiveRights { right { key name } sources { kind role { name } } }", i)
+		}
+		query := `query($u: ID!) { node(id: $u) { ... on User { displayName` + rights.String() + ` } } }`
+		noCache := http.Header{"Cache-Control": {"no-cache"}}
+		displayName := func(c *apptest.Client, h http.Header) string {
+			t.Helper()
+			r := c.Post(map[string]any{"query": query, "variables": map[string]any{"u": admin}}, h)
+			if len(r.Errors) > 0 || r.Status != http.StatusOK {
+				t.Fatalf("HTTP %d: %+v", r.Status, r.Errors)
+			}
+			if len(r.Raw) < 8<<10 {
+				t.Fatalf("the answer is %d bytes: too small to be kept", len(r.Raw))
+			}
+			return r.String("node.displayName")
+		}
+		behindTheLog := func(table, column, value string, id int) {
+			t.Helper()
+			if _, err := st.DB.Exec(`UPDATE `+table+` SET `+column+` = ? WHERE id = ?`, value, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		first := displayName(adminA, nil)
+		behindTheLog("users", "display_name", "Behind the log", adminID)
+		if got := displayName(adminA, nil); got != first {
+			t.Fatalf("a repeated query was made afresh (%q), not served from the cache", got)
+		}
+		if got := displayName(adminA, noCache); got != "Behind the log" {
+			t.Fatalf("Cache-Control: no-cache got %q", got)
+		}
+		if got := displayName(adminB, nil); got != "Behind the log" {
+			t.Fatalf("the other replica answered %q", got)
+		}
+
+		u := adminA.Must(`mutation { createUser(input: {userName: "jane", email: "jane@acme.test"}) { user { id } } }`, nil).String("createUser.user.id")
+		jane := a.Client(a.Token(boot.AccountID, u))
+		// An audited change moves the revision: both replicas answer afresh.
+		adminA.Must(`mutation($u: ID!) { updateUser(input: {id: $u, displayName: "Audited"}) { user { id } } }`, map[string]any{"u": admin})
+		for _, c := range []*apptest.Client{adminA, adminB} {
+			if got := displayName(c, nil); got != "Audited" {
+				t.Fatalf("after an audited change: %q", got)
+			}
+		}
+
+		// Another caller never gets the Admin's answer, kept at this revision: Jane
+		// may not read his rights.
+		if r := jane.Do(query, map[string]any{"u": admin}); r.Get("node") != nil && r.Get("node.displayName") != nil {
+			t.Fatalf("jane read the Admin's rights (%d bytes)", len(r.Raw))
+		}
+
+		// A query that reads a SCIM token (whose last use is kept outside the audit
+		// log) is never kept, however large.
+		token := adminA.Must(`mutation { createScimToken(input: {name: "okta"}) { scimToken { id } } }`, nil).String("createScimToken.scimToken.id")
+		tokens := `query($u: ID!, $t: ID!) { token: node(id: $t) { ... on ScimToken { name } } node(id: $u) { ... on User {` + rights.String() + ` } } }`
+		tokenName := func() (string, int) {
+			t.Helper()
+			r := adminA.Must(tokens, map[string]any{"u": admin, "t": token})
+			return r.String("token.name"), len(r.Raw)
+		}
+		if name, size := tokenName(); name != "okta" || size < 8<<10 {
+			t.Fatalf("token %q in %d bytes", name, size)
+		}
+		tokenID, _ := relayid.Decode(token)
+		behindTheLog("scim_tokens", "name", "renamed", tokenID)
+		if name, _ := tokenName(); name != "renamed" {
+			t.Fatalf("a query reading a SCIM token was served from the cache: %q", name)
 		}
 	})
 }
