@@ -75,16 +75,18 @@ type Report struct {
 
 // Operation names, in the order they run.
 const (
-	OpCan              = "can"
-	OpCanBatch         = "canBatch"
-	OpEffectiveRights  = "effectiveRights"
-	OpUsersWithRole    = "usersWithRole"
-	OpWhoCan           = "whoCan"
-	OpBulkSummary      = "bulkSummary"
-	OpBulkApplyRole    = "bulkApplyRole"
-	OpBulkLinkUserType = "bulkLinkUserType"
-	OpSCIMCreate       = "scimCreate"
-	OpSCIMUserNameEq   = "scimUserNameEq"
+	OpCan             = "can"
+	OpCanBatch        = "canBatch"
+	OpEffectiveRights = "effectiveRights"
+	// OpEffectiveRightsFresh is effectiveRights asking for a fresh answer each time.
+	OpEffectiveRightsFresh = "effectiveRightsFresh"
+	OpUsersWithRole        = "usersWithRole"
+	OpWhoCan               = "whoCan"
+	OpBulkSummary          = "bulkSummary"
+	OpBulkApplyRole        = "bulkApplyRole"
+	OpBulkLinkUserType     = "bulkLinkUserType"
+	OpSCIMCreate           = "scimCreate"
+	OpSCIMUserNameEq       = "scimUserNameEq"
 )
 
 // PeakRSSTarget is the memory target printed with Report.PeakRSSBytes.

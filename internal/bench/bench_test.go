@@ -53,7 +53,7 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
-var readOps = []string{bench.OpCan, bench.OpCanBatch, bench.OpEffectiveRights, bench.OpUsersWithRole,
+var readOps = []string{bench.OpCan, bench.OpCanBatch, bench.OpEffectiveRights, bench.OpEffectiveRightsFresh, bench.OpUsersWithRole,
 	bench.OpWhoCan, bench.OpBulkSummary, bench.OpSCIMUserNameEq}
 
 var allOps = append(slices.Clone(readOps), bench.OpBulkApplyRole, bench.OpBulkLinkUserType, bench.OpSCIMCreate)
