@@ -55,7 +55,7 @@ type cachedResponse struct {
 const (
 	responseCacheMinBytes   = 8 << 10
 	responseCacheEntryBytes = 2 << 20
-	responseCacheBytes      = 24 << 20
+	responseCacheBytes      = 16 << 20
 )
 
 func newResponseCache(minBytes, maxEntryBytes, maxBytes int) *responseCache {
