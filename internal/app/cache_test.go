@@ -167,8 +167,17 @@ func TestResponseCache(t *testing.T) {
 		if got := displayName(adminA, nil); got != first {
 			t.Fatalf("a repeated query was made afresh (%q), not served from the cache", got)
 		}
+		if got := displayName(adminA, http.Header{"Cache-Control": {"no-store"}}); got != "Behind the log" {
+			t.Fatalf("Cache-Control: no-store got %q", got)
+		}
+		if got := displayName(adminA, nil); got != first {
+			t.Fatalf("an answer sent with no-store was kept: %q", got)
+		}
 		if got := displayName(adminA, noCache); got != "Behind the log" {
 			t.Fatalf("Cache-Control: no-cache got %q", got)
+		}
+		if got := displayName(adminA, nil); got != "Behind the log" {
+			t.Fatalf("the fresh answer to no-cache was not kept: %q", got)
 		}
 		if got := displayName(adminB, nil); got != "Behind the log" {
 			t.Fatalf("the other replica answered %q", got)
