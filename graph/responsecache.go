@@ -100,8 +100,8 @@ func (rc *responseCache) wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r) // gqlgen reports the body it cannot read
 			return
 		}
-		verdict := &cacheVerdict{cache: rc, read: read,
-			request: []string{r.Method, r.URL.RawQuery, r.Header.Get("Accept"), string(body)}}
+		verdict := &cacheVerdict{cache: rc, read: read, body: body,
+			request: []string{r.Method, r.URL.RawQuery, r.Header.Get("Accept")}}
 		rec := &recordingWriter{ResponseWriter: w, verdict: verdict, limit: rc.maxEntryBytes}
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), cacheVerdictKey{}, verdict)))
 		if verdict.keep && rec.status == http.StatusOK && !rec.overflow && len(rec.body) >= rc.minBytes {
@@ -123,7 +123,8 @@ func (e errReader) Read([]byte) (int, error) {
 type cacheVerdict struct {
 	cache   *responseCache
 	read    bool     // a kept answer may be served
-	request []string // what, with the caller and revision, names the answer
+	request []string // what, with the body, the caller and the revision, names the answer
+	body    []byte   // hashed only for a cacheable query (a mutation's may be a large CSV)
 	key     [sha256.Size]byte
 	hit     *cachedResponse // the kept answer to send instead of gqlgen's
 	keep    bool            // gqlgen's answer may be kept under key
@@ -198,7 +199,7 @@ func (rc *responseCache) InterceptResponse(ctx context.Context, next graphql.Res
 	if err != nil || !ok {
 		return next(ctx) // the engine reports a failed revision read
 	}
-	verdict.key = responseKey(v, rev, verdict.request...)
+	verdict.key = responseKey(v, rev, verdict.body, verdict.request...)
 	if verdict.read {
 		if e, ok := rc.get(verdict.key); ok {
 			verdict.hit = &e
@@ -228,7 +229,7 @@ func cacheDirectives(h http.Header) (read, store bool) {
 }
 
 // responseKey names an answer: the caller, the account's revision and the request.
-func responseKey(v *viewer.Viewer, rev int64, parts ...string) [sha256.Size]byte {
+func responseKey(v *viewer.Viewer, rev int64, body []byte, parts ...string) [sha256.Size]byte {
 	h := sha256.New()
 	var n [8]byte
 	for _, x := range []int64{int64(v.AccountID), rev, int64(v.ActorID)} {
@@ -240,6 +241,7 @@ func responseKey(v *viewer.Viewer, rev int64, parts ...string) [sha256.Size]byte
 		h.Write(n[:])
 		_, _ = io.WriteString(h, p)
 	}
+	h.Write(body) // last, so its length needs no prefix
 	var k [sha256.Size]byte
 	h.Sum(k[:0])
 	return k
