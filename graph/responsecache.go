@@ -1,10 +1,10 @@
 package graph
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -19,8 +19,8 @@ import (
 )
 
 // responseCache answers a query again with the bytes it sent the same caller for
-// the same request (body, URL query and Accept header) at the same account
-// revision. gqlgen spends about 1.3 µs of CPU per field it writes, and encoding
+// the same request (document, operation, variables and Accept header) at the same
+// account revision. gqlgen spends about 1.3 µs of CPU per field it writes, and encoding
 // the answer again costs as much, so a large answer (a user's effective rights
 // with provenance: some 4,500 fields, 6 ms of CPU) costs far more to make than to
 // look up; the rights engine's own caches already make reading its data cheap.
@@ -86,22 +86,10 @@ func (rc *responseCache) add(k [sha256.Size]byte, e cachedResponse) {
 // wrap serves next's repeated answers from the cache. The extension
 // (InterceptResponse), which sees the operation, decides: a query made wholly of
 // account data is looked up, and on a miss its answer, if it had no errors, is
-// kept. Other requests (mutations above all) never read the revision for it.
+// recorded and kept. Other requests (mutations above all) pass untouched.
 func (rc *responseCache) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		read, store := cacheDirectives(r.Header)
-		if viewer.FromContext(r.Context()) == nil || !store || r.Method != http.MethodPost && r.Method != http.MethodGet {
-			next.ServeHTTP(w, r)
-			return
-		}
-		body, err := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
-		if err != nil {
-			next.ServeHTTP(w, r) // gqlgen reports the body it cannot read
-			return
-		}
-		verdict := &cacheVerdict{cache: rc, read: read, body: body,
-			request: []string{r.Method, r.URL.RawQuery, r.Header.Get("Accept")}}
+		verdict := &cacheVerdict{cache: rc}
 		rec := &recordingWriter{ResponseWriter: w, verdict: verdict, limit: rc.maxEntryBytes}
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), cacheVerdictKey{}, verdict)))
 		if verdict.keep && rec.status == http.StatusOK && !rec.overflow && len(rec.body) >= rc.minBytes {
@@ -110,30 +98,18 @@ func (rc *responseCache) wrap(next http.Handler) http.Handler {
 	})
 }
 
-type errReader struct{ err error }
-
-func (e errReader) Read([]byte) (int, error) {
-	if e.err == nil {
-		return 0, io.EOF
-	}
-	return 0, e.err
-}
-
-// cacheVerdict carries one request between wrap and the extension.
+// cacheVerdict carries one request's outcome from the extension to wrap.
 type cacheVerdict struct {
-	cache   *responseCache
-	read    bool     // a kept answer may be served
-	request []string // what, with the body, the caller and the revision, names the answer
-	body    []byte   // hashed only for a cacheable query (a mutation's may be a large CSV)
-	key     [sha256.Size]byte
-	hit     *cachedResponse // the kept answer to send instead of gqlgen's
-	keep    bool            // gqlgen's answer may be kept under key
+	cache *responseCache
+	key   [sha256.Size]byte
+	hit   *cachedResponse // the kept answer to send instead of gqlgen's
+	keep  bool            // gqlgen's answer may be kept under key
 }
 
 type cacheVerdictKey struct{}
 
-// recordingWriter passes an answer on and keeps a copy of up to limit bytes; on a
-// hit it sends the kept answer instead of what gqlgen writes.
+// recordingWriter passes an answer on, keeping a copy of up to limit bytes when it
+// may be kept; on a hit it sends the kept answer instead of what gqlgen writes.
 type recordingWriter struct {
 	http.ResponseWriter
 	verdict  *cacheVerdict
@@ -165,7 +141,7 @@ func (w *recordingWriter) Write(p []byte) (int, error) {
 		}
 		return len(p), nil
 	}
-	if !w.overflow {
+	if w.verdict.keep && !w.overflow {
 		if len(w.body)+len(p) > w.limit {
 			w.overflow, w.body = true, nil
 		} else {
@@ -191,16 +167,22 @@ func (rc *responseCache) InterceptResponse(ctx context.Context, next graphql.Res
 		return next(ctx)
 	}
 	oc := graphql.GetOperationContext(ctx)
-	if oc.Operation == nil || oc.Operation.Operation != ast.Query || !cacheableSelection(oc.Operation.SelectionSet, true) {
+	v := viewer.FromContext(ctx)
+	read, store := cacheDirectives(oc.Headers)
+	if v == nil || !store || oc.Operation == nil || oc.Operation.Operation != ast.Query ||
+		!cacheableSelection(oc.Operation.SelectionSet, true) {
 		return next(ctx)
 	}
-	v := viewer.FromContext(ctx)
-	rev, ok, err := access.RequestRevision(ctx, v.Account())
+	rev, ok, err := access.RequestRevision(ctx, v.AccountID)
 	if err != nil || !ok {
 		return next(ctx) // the engine reports a failed revision read
 	}
-	verdict.key = responseKey(v, rev, verdict.body, verdict.request...)
-	if verdict.read {
+	vars, err := json.Marshal(oc.Variables) // map keys sorted: equal variables, equal bytes
+	if err != nil {
+		return next(ctx)
+	}
+	verdict.key = responseKey(v, rev, oc.RawQuery, oc.OperationName, string(vars), oc.Headers.Get("Accept"))
+	if read {
 		if e, ok := rc.get(verdict.key); ok {
 			verdict.hit = &e
 			return &graphql.Response{Data: []byte("null")} // not sent: the writer sends e
@@ -229,7 +211,7 @@ func cacheDirectives(h http.Header) (read, store bool) {
 }
 
 // responseKey names an answer: the caller, the account's revision and the request.
-func responseKey(v *viewer.Viewer, rev int64, body []byte, parts ...string) [sha256.Size]byte {
+func responseKey(v *viewer.Viewer, rev int64, parts ...string) [sha256.Size]byte {
 	h := sha256.New()
 	var n [8]byte
 	for _, x := range []int64{int64(v.AccountID), rev, int64(v.ActorID)} {
@@ -241,7 +223,6 @@ func responseKey(v *viewer.Viewer, rev int64, body []byte, parts ...string) [sha
 		h.Write(n[:])
 		_, _ = io.WriteString(h, p)
 	}
-	h.Write(body) // last, so its length needs no prefix
 	var k [sha256.Size]byte
 	h.Sum(k[:0])
 	return k
