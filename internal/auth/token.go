@@ -141,18 +141,27 @@ func (s *Service) sign(ctx context.Context, subject string, build func(jwt.Regis
 	return signed, exp, nil
 }
 
+// remembered is the subject of a user token Verify passed before: it is taken
+// at its word until it expires, as long as its key is still published (a
+// retired or unknown key refuses it as before).
+func (s *Service) remembered(ctx context.Context, hash [sha256.Size]byte) (Subject, bool, error) {
+	v, ok := s.verified.Get(hash)
+	if !ok || !s.now().Before(v.exp.Add(leeway)) {
+		return Subject{}, false, nil
+	}
+	if _, err := s.keys.verifier(ctx, v.kid); err != nil {
+		return Subject{}, false, err
+	}
+	return v.sub, true, nil
+}
+
 // Verify checks a token's signature, algorithm, issuer, audience and lifetime and
 // returns its subject. A token that fails is a problem.Unauthenticated error
 // saying briefly why; any other error means the keys could not be read.
 func (s *Service) Verify(ctx context.Context, token string) (Subject, error) {
-	// A token verified before is taken at its word until it expires, as long as
-	// its key is still published (a retired or unknown key refuses it as before).
 	hash := sha256.Sum256([]byte(token))
-	if v, ok := s.verified.Get(hash); ok && s.now().Before(v.exp.Add(leeway)) {
-		if _, err := s.keys.verifier(ctx, v.kid); err != nil {
-			return Subject{}, err
-		}
-		return v.sub, nil
+	if sub, ok, err := s.remembered(ctx, hash); ok || err != nil {
+		return sub, err
 	}
 	p := jwt.NewParser(
 		jwt.WithIssuer(s.issuer),

@@ -242,46 +242,65 @@ func TestVerifyLeeway(t *testing.T) {
 
 // TestVerifyRemembers: a token verified once is not checked again by signature,
 // but is still refused once it expires or its key is no longer published; a token
-// that failed is never remembered.
+// that failed is never remembered. Middleware's entry (verifyBearer), which
+// skips the routing for a remembered token, refuses the same.
 func TestVerifyRemembers(t *testing.T) {
-	ctx := context.Background()
-	clk := newClock()
-	s := newService(t, newClient(t), clk, nil)
-	sub := Subject{AccountID: 3, UserID: 9}
-	token, _, err := s.Issue(ctx, sub)
-	if err != nil {
-		t.Fatal(err)
+	entries := []struct {
+		name   string
+		verify func(s *Service, ctx context.Context, token string) (Subject, error)
+	}{
+		{"Verify", (*Service).Verify},
+		{"verifyBearer", func(s *Service, ctx context.Context, token string) (Subject, error) {
+			sub, svc, err := s.verifyBearer(ctx, token)
+			if svc != nil {
+				t.Errorf("a user token was taken for a service: %+v", svc)
+			}
+			return sub, err
+		}},
 	}
-	for range 2 {
-		if got, err := s.Verify(ctx, token); err != nil || got != sub {
-			t.Fatalf("Verify = %+v, %v; want %+v", got, err, sub)
-		}
-	}
-	if s.verified.Len() != 1 {
-		t.Errorf("%d tokens remembered, want 1", s.verified.Len())
-	}
-	// A tampered copy is a different token: checked, refused, not remembered.
-	parts := strings.Split(token, ".")
-	parts[2] = strings.Repeat("A", len(parts[2]))
-	if _, err := s.Verify(ctx, strings.Join(parts, ".")); err == nil {
-		t.Error("a token with a forged signature was accepted")
-	}
-	if s.verified.Len() != 1 {
-		t.Errorf("a refused token was remembered: %d entries", s.verified.Len())
-	}
+	for _, e := range entries {
+		t.Run(e.name, func(t *testing.T) {
+			ctx := context.Background()
+			clk := newClock()
+			s := newService(t, newClient(t), clk, nil)
+			verify := func(token string) (Subject, error) { return e.verify(s, ctx, token) }
+			sub := Subject{AccountID: 3, UserID: 9}
+			token, _, err := s.Issue(ctx, sub)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				if got, err := verify(token); err != nil || got != sub {
+					t.Fatalf("verify = %+v, %v; want %+v", got, err, sub)
+				}
+			}
+			if s.verified.Len() != 1 {
+				t.Errorf("%d tokens remembered, want 1", s.verified.Len())
+			}
+			// A tampered copy is a different token: checked, refused, not remembered.
+			parts := strings.Split(token, ".")
+			parts[2] = strings.Repeat("A", len(parts[2]))
+			if _, err := verify(strings.Join(parts, ".")); err == nil {
+				t.Error("a token with a forged signature was accepted")
+			}
+			if s.verified.Len() != 1 {
+				t.Errorf("a refused token was remembered: %d entries", s.verified.Len())
+			}
 
-	// Its key retired (as a rotation's old key is, eventually): refused.
-	key := current(t, s)
-	retired := clk.Now().Add(-time.Second)
-	key.notAfter = &retired
-	if _, err := s.Verify(ctx, token); err == nil || !strings.Contains(err.Error(), "retired") {
-		t.Errorf("a remembered token of a retired key: %v, want refused", err)
-	}
-	key.notAfter = nil
+			// Its key retired (as a rotation's old key is, eventually): refused.
+			key := current(t, s)
+			retired := clk.Now().Add(-time.Second)
+			key.notAfter = &retired
+			if _, err := verify(token); err == nil || !strings.Contains(err.Error(), "retired") {
+				t.Errorf("a remembered token of a retired key: %v, want refused", err)
+			}
+			key.notAfter = nil
 
-	// Expired (past the leeway): refused, as on first sight.
-	clk.Add(defaultTokenTTL + leeway + time.Second)
-	if _, err := s.Verify(ctx, token); err == nil || !strings.Contains(err.Error(), "expired") {
-		t.Errorf("a remembered token after its expiry: %v, want refused as expired", err)
+			// Expired (past the leeway): refused, as on first sight.
+			clk.Add(defaultTokenTTL + leeway + time.Second)
+			if _, err := verify(token); err == nil || !strings.Contains(err.Error(), "expired") {
+				t.Errorf("a remembered token after its expiry: %v, want refused as expired", err)
+			}
+		})
 	}
 }
