@@ -53,7 +53,9 @@ const (
 // over the time the operation ran (for the bulk operations: over the time of the
 // measured requests alone). Met is nil when the operation has no target; an
 // operation with errors never meets its target. RawSQLP50 and Ratio (P50 /
-// RawSQLP50) are set when Options.DB is.
+// RawSQLP50) are set when Options.DB is. ServerP99 bounds the p99 of the time the
+// server's handlers took for the same requests, from its /metrics histogram: at
+// least 99% of them took no longer (0: not read, or not a timed read operation).
 type OpResult struct {
 	Name               string
 	Count, Errors      int
@@ -63,6 +65,7 @@ type OpResult struct {
 	Met                *bool
 	RawSQLP50          time.Duration
 	Ratio              float64
+	ServerP99          time.Duration
 }
 
 // Report is a whole run.

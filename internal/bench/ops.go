@@ -82,7 +82,8 @@ func met(res OpResult, ok bool) *bool {
 
 // timed runs call from clients goroutines for the run's duration, after one
 // unmeasured warm-up call per client (whose failures still count). i numbers the
-// calls, for rotating over inputs.
+// calls, for rotating over inputs. The server's latency histogram, read before
+// and after, gives the p99 of its own handling of the measured requests.
 func (r *runner) timed(ctx context.Context, name string, clients int, call func(ctx context.Context, i int) (time.Duration, error)) OpResult {
 	s := &sampler{}
 	var next atomic.Int64
@@ -95,6 +96,7 @@ func (r *runner) timed(ctx context.Context, name string, clients int, call func(
 		})
 	}
 	wg.Wait()
+	before, serverErr := r.serverLatencies(ctx)
 	start := time.Now()
 	deadline := start.Add(r.o.Duration)
 	for range clients {
@@ -114,6 +116,15 @@ func (r *runner) timed(ctx context.Context, name string, clients int, call func(
 	wg.Wait()
 	res := s.result(name, time.Since(start))
 	r.noteErrors(name, s)
+	if serverErr == nil {
+		var after serverHistogram
+		if after, serverErr = r.serverLatencies(ctx); serverErr == nil {
+			res.ServerP99 = quantileBound(before, after, 0.99)
+		}
+	}
+	if serverErr != nil && ctx.Err() == nil {
+		r.serverLatencyFailed.Do(func() { r.note("the server's own latencies: %v", serverErr) })
+	}
 	return res
 }
 

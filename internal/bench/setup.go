@@ -23,6 +23,8 @@ type runner struct {
 	mu    sync.Mutex
 	notes []string
 
+	serverLatencyFailed sync.Once // noted once: the server's latencies could not be read
+
 	accountID  int
 	subject    string // opaque id of the subject user
 	subjectID  int
