@@ -104,7 +104,8 @@ func TestRun(t *testing.T) {
 			}
 		}
 		// The server's own p99 is read for the reads timed by many clients; it
-		// bounds at least the fastest 99% of them (the histogram's buckets double).
+		// bounds at least the fastest 99% of them (a bucket's bound is at most
+		// twice the one before).
 		for _, name := range timedOps {
 			if op := byName[name]; op.ServerP99 <= 0 || op.ServerP99 > 2*op.Max {
 				t.Errorf("%s: server p99 %v (max at the client %v)", name, op.ServerP99, op.Max)

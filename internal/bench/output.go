@@ -1,16 +1,11 @@
 package bench
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
-	"net/http"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -149,51 +144,4 @@ func (rep *Report) UnmarshalJSON(b []byte) error {
 	*rep = Report{Ops: j.Ops, PeakRSSBytes: j.PeakRSSBytes, Notes: j.Notes,
 		Duration: time.Duration(math.Round(j.DurationMs * float64(time.Millisecond)))}
 	return nil
-}
-
-// Metrics the peak memory is read from, the first one present.
-var rssMetrics = []string{"latchkey_process_peak_rss_bytes", "process_resident_memory_bytes"}
-
-// peakRSS reads the server's peak resident memory from /metrics.
-func (r *runner) peakRSS(ctx context.Context) (int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	status, raw, _, err := r.c.roundTrip(ctx, http.MethodGet, "/metrics", "", "", nil)
-	if err != nil {
-		return 0, err
-	}
-	if status != http.StatusOK {
-		return 0, &HTTPError{Method: http.MethodGet, Path: "/metrics", Status: status, Body: clip(string(raw), 200)}
-	}
-	values := parseMetrics(raw)
-	for i, name := range rssMetrics {
-		if v, ok := values[name]; ok && v > 0 {
-			if i > 0 {
-				r.note("peak memory: %s is not exported; %s is the current RSS, not the peak", rssMetrics[0], name)
-			}
-			return int64(v), nil
-		}
-	}
-	return 0, fmt.Errorf("/metrics has none of %s", strings.Join(rssMetrics, ", "))
-}
-
-// parseMetrics reads unlabelled samples of the Prometheus text format.
-func parseMetrics(raw []byte) map[string]float64 {
-	out := map[string]float64{}
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		fields := strings.Fields(line)
-		if len(fields) < 2 || strings.Contains(fields[0], "{") {
-			continue
-		}
-		if v, err := strconv.ParseFloat(fields[1], 64); err == nil {
-			out[fields[0]] = v
-		}
-	}
-	return out
 }

@@ -33,17 +33,21 @@ func (m *serverMetrics) observe(route string, n int, d time.Duration) {
 
 func (m *serverMetrics) read(t *testing.T) serverHistogram {
 	t.Helper()
-	families, err := m.reg.Gather()
+	gathered, err := m.reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var text bytes.Buffer
-	for _, f := range families {
+	for _, f := range gathered {
 		if _, err := expfmt.MetricFamilyToText(&text, f); err != nil {
 			t.Fatal(err)
 		}
 	}
-	h, err := parseServerHistogram(text.Bytes())
+	families, err := parseMetrics(text.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := latencyHistogram(families)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +86,11 @@ func TestQuantileBound(t *testing.T) {
 			}
 		})
 	}
-	if _, err := parseServerHistogram([]byte("# TYPE go_goroutines gauge\ngo_goroutines 7\n")); err == nil {
+	families, err := parseMetrics([]byte("# TYPE go_goroutines gauge\ngo_goroutines 7\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := latencyHistogram(families); err == nil {
 		t.Error("a /metrics without the histogram was read")
 	}
 }

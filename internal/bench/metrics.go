@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strings"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -27,9 +28,9 @@ const metricsRoute = "GET /metrics"
 // cumulative count of requests at or under each bucket's upper bound (seconds).
 type serverHistogram map[float64]uint64
 
-// serverLatencies reads the server's latency histogram from /metrics.
-func (r *runner) serverLatencies(ctx context.Context) (serverHistogram, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+// scrape reads the server's /metrics.
+func (r *runner) scrape(ctx context.Context) (map[string]*dto.MetricFamily, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	status, raw, _, err := r.c.roundTrip(ctx, http.MethodGet, "/metrics", "", "", nil)
 	if err != nil {
@@ -38,15 +39,48 @@ func (r *runner) serverLatencies(ctx context.Context) (serverHistogram, error) {
 	if status != http.StatusOK {
 		return nil, &HTTPError{Method: http.MethodGet, Path: "/metrics", Status: status, Body: clip(string(raw), 200)}
 	}
-	return parseServerHistogram(raw)
+	return parseMetrics(raw)
 }
 
-func parseServerHistogram(raw []byte) (serverHistogram, error) {
+func parseMetrics(raw []byte) (map[string]*dto.MetricFamily, error) {
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := p.TextToMetricFamilies(bytes.NewReader(raw))
 	if err != nil {
 		return nil, fmt.Errorf("reading /metrics: %w", err)
 	}
+	return families, nil
+}
+
+// Metrics the peak memory is read from, the first one present.
+var rssMetrics = []string{"latchkey_process_peak_rss_bytes", "process_resident_memory_bytes"}
+
+// peakRSS reads the server's peak resident memory from /metrics.
+func (r *runner) peakRSS(ctx context.Context) (int64, error) {
+	families, err := r.scrape(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for i, name := range rssMetrics {
+		if f := families[name]; f != nil && len(f.GetMetric()) > 0 && f.GetMetric()[0].GetGauge().GetValue() > 0 {
+			if i > 0 {
+				r.note("peak memory: %s is not exported; %s is the current RSS, not the peak", rssMetrics[0], name)
+			}
+			return int64(f.GetMetric()[0].GetGauge().GetValue()), nil
+		}
+	}
+	return 0, fmt.Errorf("/metrics has none of %s", strings.Join(rssMetrics, ", "))
+}
+
+// serverLatencies reads the server's latency histogram from /metrics.
+func (r *runner) serverLatencies(ctx context.Context) (serverHistogram, error) {
+	families, err := r.scrape(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return latencyHistogram(families)
+}
+
+func latencyHistogram(families map[string]*dto.MetricFamily) (serverHistogram, error) {
 	family := families[serverLatencyMetric]
 	if family == nil {
 		return nil, errors.New("/metrics has no " + serverLatencyMetric)
