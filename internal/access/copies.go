@@ -102,7 +102,7 @@ func copiedGrants(ctx context.Context, c *gen.Client, users []*gen.User, granter
 	out := map[int][]*gen.UserGrant{}
 	var all []*gen.UserGrant
 	for _, chunk := range chunks(ids) {
-		in, args := inList(chunk)
+		in, args := idList(c.Dialect(), chunk)
 		// One statement for every copy of every user: raw SQL, so limited to the
 		// caller's account here; the users were read through the privacy rules.
 		rows, err := c.QueryContext(ctx, `SELECT uc.id, uc.user_id, c.role_id, c.role_name, c.granted_by_id, c.granted_at, cr.right_id

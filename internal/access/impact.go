@@ -5,7 +5,10 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+
+	"entgo.io/ent/dialect"
 
 	gen "latchkey/ent"
 	"latchkey/ent/right"
@@ -263,6 +266,26 @@ func measure(ctx context.Context, c *gen.Client, users []int, r reach, dryRun bo
 		return nil, err
 	}
 	return diff(ctx, c, users, before, after, names)
+}
+
+// idList is inList for lists of thousands of ids (a chunk of users). On SQLite
+// the ids are one JSON array argument read by json_each: a placeholder per id cost
+// SQLite more to parse, plan (an estimate per value) and index than the statement's
+// reads (at 20,000 users, the reads of a summary took 390 ms with placeholders
+// and 270 ms with json_each). MySQL plans a long IN list cheaply.
+func idList(d string, ids []int) (string, []any) {
+	if d != dialect.SQLite {
+		return inList(ids)
+	}
+	b := make([]byte, 0, 8*len(ids)+2)
+	b = append(b, '[')
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, int64(id), 10)
+	}
+	return "(SELECT value FROM json_each(?))", []any{string(append(b, ']'))}
 }
 
 // inList returns "(?, ?, …)" and the ids as arguments.

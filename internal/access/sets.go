@@ -108,7 +108,7 @@ func (s *sqlSet) concat(parts ...string) string {
 func (s *sqlSet) exec(ctx context.Context, users []int, stmt string, pre, post []any) (int64, error) {
 	var total int64
 	for chunk := range slices.Chunk(users, chunkSize) {
-		in, ids := inList(chunk)
+		in, ids := idList(s.dialect, chunk)
 		args := append(append(slices.Clone(pre), ids...), post...)
 		res, err := s.c.ExecContext(ctx, fmt.Sprintf(stmt, in), args...)
 		if err != nil {

@@ -101,7 +101,7 @@ func countRolesAndTypes(ctx context.Context, c *gen.Client, users []int) (roles,
 	}
 	roles, types = map[int]int{}, map[int]int{}
 	for chunk := range slices.Chunk(users, chunkSize) {
-		in, args := inList(chunk)
+		in, args := idList(c.Dialect(), chunk)
 		held := map[int][]int{} // user → roles, by any path
 		if err := scanPairs(ctx, c, `SELECT ur.user_id, ur.role_id FROM user_roles ur WHERE ur.user_id IN `+in, args,
 			func(u, r int64, _ sql.NullInt64) { held[int(u)] = append(held[int(u)], int(r)) }); err != nil {
