@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -179,6 +180,16 @@ func (c *Cache) queryRevision(ctx context.Context, accountID int) (int64, error)
 		err = nil // an account that never changed has no row: revision 0
 	}
 	return rev, err
+}
+
+// readers is how many connections a read of many users may use side by side: one
+// per processor when c is the pool the server reads with, one in a transaction
+// (its one connection) or outside a request.
+func readers(ctx context.Context, c *gen.Client) int {
+	if rc, _ := ctx.Value(cacheCtxKey{}).(*requestCache); rc != nil && c == rc.c.root {
+		return runtime.GOMAXPROCS(0)
+	}
+	return 1
 }
 
 // callerScope names the caller whose privacy rules a read is filtered by.

@@ -17,3 +17,11 @@ func (c *Cache) RevisionQueries() int64 { return c.queries.Load() }
 
 // CoalesceRevisionReads makes c share revision reads on any store, as on MySQL.
 func (c *Cache) CoalesceRevisionReads() { c.coalesce = true }
+
+// SetChunkSize makes bulk reads and writes take n users at a time and returns what
+// restores the size.
+func SetChunkSize(n int) (restore func()) {
+	was := chunkSize
+	chunkSize = n
+	return func() { chunkSize = was }
+}

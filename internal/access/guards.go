@@ -207,7 +207,7 @@ func RequireAdminFor(ctx context.Context, c *gen.Client, users []int) error {
 		return err
 	}
 	for _, chunk := range chunks(users) {
-		n, err := c.User.Query().Where(user.IDIn(chunk...), isAdmin()).Count(ctx)
+		n, err := c.User.Query().Where(idsIn(user.FieldID, chunk), isAdmin()).Count(ctx)
 		if err != nil {
 			return err
 		}

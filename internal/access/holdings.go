@@ -8,8 +8,10 @@ import (
 	"math/bits"
 	"slices"
 	"strings"
+	"sync"
 
 	"entgo.io/ent/dialect"
+	"golang.org/x/sync/errgroup"
 
 	gen "latchkey/ent"
 	"latchkey/ent/right"
@@ -151,8 +153,9 @@ type holdings struct {
 	users                []int
 	direct, effective    []rightSet
 	scopes, directScopes [][]Scope
-	flags                []userFlags      // when rights are measured
-	copies               map[int]rightSet // role copy id → its measured rights, read once
+	flags                []userFlags // when rights are measured
+	copiesMu             sync.Mutex
+	copies               map[int]rightSet // role copy id → its measured rights, read once (under copiesMu)
 }
 
 // userFlags are a user's own masks (SPEC §2.3, §2.5).
@@ -235,11 +238,15 @@ func snapshotAfter(ctx context.Context, c *gen.Client, users []int, r reach, unc
 	for i, id := range users {
 		pos[id] = i
 	}
-	for start := 0; start < len(users); start += chunkSize {
-		chunk := users[start:min(len(users), start+chunkSize)]
-		if err := h.readChunk(ctx, c, chunk, pos, !reuseDirect, !reuseFlags); err != nil {
-			return nil, err
-		}
+	// Chunks are of distinct users, so they fill distinct positions of h and can be
+	// read side by side, each on a connection of its own, when c is the pool.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(readers(ctx, c))
+	for chunk := range slices.Chunk(users, chunkSize) {
+		g.Go(func() error { return h.readChunk(gctx, c, chunk, pos, !reuseDirect, !reuseFlags) })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	for i := range h.scopes {
 		slices.SortFunc(h.scopes[i], compareScopes)
@@ -347,20 +354,23 @@ func (h *holdings) readChunk(ctx context.Context, c *gen.Client, chunk []int, po
 
 // readCopies adds the rights the users of a chunk (in, args) hold through role
 // copies to their direct grants: a row per user and copy, and each copy's rights
-// read once per snapshot.
+// read once per snapshot (by the first chunk to hold it; the others wait on
+// copiesMu, which a chunk holds from reading the rights it lacks to using them).
 func (h *holdings) readCopies(ctx context.Context, c *gen.Client, in string, args []any, pos map[int]int) error {
 	type held struct{ user, copy int }
 	var rows []held
-	var unread []int
 	if err := scanPairs(ctx, c, `SELECT uc.user_id, uc.role_copy_id FROM user_role_copies uc WHERE uc.user_id IN `+in, args,
-		func(u, rc int64, _ sql.NullInt64) {
-			rows = append(rows, held{int(u), int(rc)})
-			if _, ok := h.copies[int(rc)]; !ok {
-				h.copies[int(rc)] = h.newSet()
-				unread = append(unread, int(rc))
-			}
-		}); err != nil {
+		func(u, rc int64, _ sql.NullInt64) { rows = append(rows, held{int(u), int(rc)}) }); err != nil {
 		return err
+	}
+	h.copiesMu.Lock()
+	defer h.copiesMu.Unlock()
+	var unread []int
+	for _, r := range rows {
+		if _, ok := h.copies[r.copy]; !ok {
+			h.copies[r.copy] = h.newSet()
+			unread = append(unread, r.copy)
+		}
 	}
 	for chunk := range slices.Chunk(unread, chunkSize) {
 		cin, cargs := idList(c.Dialect(), chunk)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
 
 	gen "latchkey/ent"
 	"latchkey/ent/right"
@@ -18,8 +19,9 @@ import (
 // MaxImpactUsers is how many users an impact details; the counts cover all of them.
 const MaxImpactUsers = 100
 
-// chunkSize bounds the ids in one IN list (SQLite allows 32766 variables).
-const chunkSize = 5000
+// chunkSize bounds the ids in one IN list (SQLite allows 32766 variables); a
+// variable so that tests can read a few users in many chunks.
+var chunkSize = 5000
 
 // Impact is what a change does, or would do, to users' effective rights and data
 // access: an admin sees it before committing an edit (SPEC §6 impact).
@@ -235,7 +237,7 @@ func measure(ctx context.Context, c *gen.Client, users []int, r reach, dryRun bo
 				ID       int    `json:"id"`
 				UserName string `json:"user_name"`
 			}
-			if err := c.User.Query().Where(user.IDIn(chunk...)).Select(user.FieldID, user.FieldUserName).Scan(ctx, &rows); err != nil {
+			if err := c.User.Query().Where(idsIn(user.FieldID, chunk)).Select(user.FieldID, user.FieldUserName).Scan(ctx, &rows); err != nil {
 				return nil, err
 			}
 			for _, row := range rows {
@@ -286,6 +288,14 @@ func idList(d string, ids []int) (string, []any) {
 		b = strconv.AppendInt(b, int64(id), 10)
 	}
 	return "(SELECT value FROM json_each(?))", []any{string(append(b, ']'))}
+}
+
+// idsIn is the predicate "column IN ids" for a chunk of ids, the list made by idList.
+func idsIn(column string, ids []int) func(*entsql.Selector) {
+	return func(s *entsql.Selector) {
+		list, args := idList(s.Dialect(), ids)
+		s.Where(entsql.ExprP(s.C(column)+" IN "+list, args...))
+	}
 }
 
 // inList returns "(?, ?, …)" and the ids as arguments.

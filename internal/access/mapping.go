@@ -65,7 +65,7 @@ func planGroup(ctx context.Context, c *gen.Client, g int, users []int, stale fun
 		var typeIDs []int
 		for chunk := range slices.Chunk(users, chunkSize) {
 			ids, err := c.TypeLinkSource.Query().
-				Where(typelinksource.GroupID(g), typelinksource.UserIDIn(chunk...)).
+				Where(typelinksource.GroupID(g), idsIn(typelinksource.FieldUserID, chunk)).
 				Unique(true).Select(typelinksource.FieldUserTypeID).Ints(ctx)
 			if err != nil {
 				return nil, err

@@ -962,6 +962,45 @@ func (c *checker) checkPredicates(targets []pTarget) {
 	}
 }
 
+// checkSummary checks bulkSummary of every user against the reference, read as the
+// server reads it (from the pool, chunks side by side) in chunks of three users,
+// so that chunks share role copies and types.
+func (c *checker) checkSummary(st *store.Store) {
+	defer access.SetChunkSize(3)()
+	cache, err := access.NewCache(c.ctx, st.Client, st.DB, 64)
+	c.must(err, "NewCache")
+	defer cache.Close()
+	s, err := access.Summarize(access.WithCache(c.ctx, cache), st.Client, access.UserSelection{Where: &gen.UserWhereInput{}})
+	c.must(err, "Summarize")
+	count := func(what string, got int, holds func(u *pUser) bool) {
+		want := 0
+		for _, u := range c.m.users {
+			if holds(u) {
+				want++
+			}
+		}
+		if got != want {
+			c.fail("bulkSummary: %s: %d users, the reference says %d", what, got, want)
+		}
+	}
+	count("count", s.Count, func(*pUser) bool { return true })
+	for _, rc := range s.Rights {
+		rid := rc.Right.ID
+		count(c.m.rightName(rid)+" direct", rc.Direct, func(u *pUser) bool {
+			return slices.ContainsFunc(u.grants, func(g pGrant) bool {
+				return (g.kind == enums.GrantAppRight || g.kind == enums.GrantCompanyRight) && g.right == rid
+			})
+		})
+		count(c.m.rightName(rid)+" effective", rc.Effective, func(u *pUser) bool { return c.m.holdsEffectively(u, rid) })
+	}
+	for _, rc := range s.Roles {
+		count(fmt.Sprintf("role %q", rc.Role.Name), rc.Count, func(u *pUser) bool { return c.m.holdsRole(u, rc.Role.ID) })
+	}
+	for _, tc := range s.UserTypes {
+		count(fmt.Sprintf("type %q", tc.UserType.Name), tc.Count, func(u *pUser) bool { return slices.Contains(u.types, tc.UserType.ID) })
+	}
+}
+
 // propertySeeds is the seeds to run on a store: LATCHKEY_PROPERTY_SEED picks one,
 // LATCHKEY_PROPERTY_SEEDS sets the count.
 func propertySeeds(t *testing.T, dialectName string) []uint64 {
@@ -1010,6 +1049,7 @@ func TestPropertyRightsAgreeWithReference(t *testing.T) {
 					c.checkUser(u, targets)
 				}
 				c.checkPredicates(targets)
+				c.checkSummary(st)
 				if c.failed > 0 {
 					sub := "sqlite"
 					if st.Dialect == dialect.MySQL {

@@ -284,5 +284,5 @@ func stringList(values []string) (string, []any) {
 
 // usersWhere is a user predicate limited to ids (for counting what a change touches).
 func usersWhere(ids []int, p ...predicate.User) predicate.User {
-	return user.And(append([]predicate.User{user.IDIn(ids...)}, p...)...)
+	return user.And(append([]predicate.User{idsIn(user.FieldID, ids)}, p...)...)
 }

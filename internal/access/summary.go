@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/sync/errgroup"
+
 	gen "latchkey/ent"
 	"latchkey/ent/right"
 	"latchkey/ent/role"
@@ -49,16 +51,24 @@ func Summarize(ctx context.Context, c *gen.Client, sel UserSelection) (*Summary,
 	if err != nil {
 		return nil, err
 	}
-	// Rights are counted from the users' holdings, computed as for an impact.
-	h, err := snapshot(ctx, c, users, reach{allRights: true})
-	if err != nil {
+	// Rights are counted from the users' holdings, computed as for an impact; roles
+	// and types beside them when c is the pool (see readers).
+	var h *holdings
+	var roles, types map[int]int
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(readers(ctx, c))
+	g.Go(func() (err error) {
+		h, err = snapshot(gctx, c, users, reach{allRights: true})
+		return err
+	})
+	g.Go(func() (err error) {
+		roles, types, err = countRolesAndTypes(gctx, c, users)
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	direct, effective := h.count(h.direct), h.count(h.effective)
-	roles, types, err := countRolesAndTypes(ctx, c, users)
-	if err != nil {
-		return nil, err
-	}
 	s := &Summary{Count: len(users)}
 	rights, err := c.Right.Query().Order(right.ByKey()).All(ctx)
 	if err != nil {
