@@ -154,6 +154,7 @@ type holdings struct {
 	direct, effective    []rightSet
 	scopes, directScopes [][]Scope
 	flags                []userFlags // when rights are measured
+	readOnly             []bool      // when rights are measured: the user's WRITE rights are masked (own flag or a type)
 	copiesMu             sync.Mutex
 	copies               map[int]rightSet // role copy id → its measured rights, read once (under copiesMu)
 }
@@ -175,7 +176,8 @@ func snapshot(ctx context.Context, c *gen.Client, users []int, r reach) (*holdin
 // snapshotAfter is snapshot, taken after a change since unchanged (of the same users,
 // measuring the same) was taken: what r says the change kept or gave is taken from
 // unchanged instead of read again — the users' direct grants (keepsGrants, gives)
-// and their active and read-only flags (keepsFlags). With unchanged nil, or
+// and their active and read-only flags (keepsFlags), and, when that is all the
+// change kept and it linked a type (links), everything. With unchanged nil, or
 // measuring other rights, it is snapshot.
 func snapshotAfter(ctx context.Context, c *gen.Client, users []int, r reach, unchanged *holdings) (h *holdings, err error) {
 	m, err := loadMeasured(ctx, c, r)
@@ -197,7 +199,7 @@ func snapshotAfter(ctx context.Context, c *gen.Client, users []int, r reach, unc
 	h = &holdings{measured: m, users: users, direct: make([]rightSet, len(users)), effective: make([]rightSet, len(users)),
 		copies: map[int]rightSet{}}
 	if len(m.rights) > 0 {
-		h.flags = make([]userFlags, len(users))
+		h.flags, h.readOnly = make([]userFlags, len(users)), make([]bool, len(users))
 		if reuseFlags {
 			copy(h.flags, unchanged.flags)
 		}
@@ -234,6 +236,11 @@ func snapshotAfter(ctx context.Context, c *gen.Client, users []int, r reach, unc
 			}
 		}
 	}
+	if reuseDirect && reuseFlags && r.links != 0 {
+		h.addLink(unchanged, r.links)
+		h.sortScopes()
+		return h, nil
+	}
 	pos := make(map[int]int, len(users))
 	for i, id := range users {
 		pos[id] = i
@@ -248,11 +255,16 @@ func snapshotAfter(ctx context.Context, c *gen.Client, users []int, r reach, unc
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	h.sortScopes()
+	return h, nil
+}
+
+// sortScopes makes each user's scopes ascending and unique.
+func (h *holdings) sortScopes() {
 	for i := range h.scopes {
 		slices.SortFunc(h.scopes[i], compareScopes)
 		h.scopes[i] = slices.Compact(h.scopes[i])
 	}
-	return h, nil
 }
 
 // readChunk reads one chunk of the users into h (pos gives each user's position):
@@ -345,11 +357,43 @@ func (h *holdings) readChunk(ctx context.Context, c *gen.Client, chunk []int, po
 		}
 	}
 	for i := range readOnly {
+		h.readOnly[i] = true
 		for w := range h.effective[i] {
 			h.effective[i][w] &^= h.write[w]
 		}
 	}
 	return nil
+}
+
+// addLink fills h, taken after a change that only linked every user to type typeID,
+// from unchanged, taken before it: each user gets what the type holds, masked as
+// readChunk masks it — nothing for an inactive user, no WRITE right for one the
+// type or anything before made read-only. Reading the links again cost a tenth of
+// a type's link at 20,000 users.
+func (h *holdings) addLink(unchanged *holdings, typeID int) {
+	b := h.types[typeID] // nil: the type holds nothing measured
+	for i := range h.users {
+		copy(h.effective[i], unchanged.effective[i])
+		if h.access {
+			h.scopes[i] = slices.Clone(unchanged.scopes[i])
+			if b != nil {
+				h.scopes[i] = append(h.scopes[i], b.access...)
+			}
+		}
+		if len(h.rights) == 0 {
+			continue
+		}
+		h.readOnly[i] = unchanged.readOnly[i] || (b != nil && b.readOnly)
+		if b == nil || h.flags[i]&flagInactive != 0 {
+			continue
+		}
+		h.effective[i].or(b.rights)
+		if h.readOnly[i] {
+			for w := range h.effective[i] {
+				h.effective[i][w] &^= h.write[w]
+			}
+		}
+	}
 }
 
 // readCopies adds the rights the users of a chunk (in, args) hold through role

@@ -75,6 +75,10 @@ type reach struct {
 	// keepsFlags: the change sets no user's active or read-only flag, so those are
 	// not read again either.
 	keepsFlags bool
+	// links: the change links every user to this type and writes nothing else a
+	// snapshot reads, so what they hold afterwards is what they held before and
+	// the type's (with keepsGrants and keepsFlags).
+	links int
 	// deletes: the change deletes the users, so their names are read before it
 	// (any other impact names its users from the rows it loads afterwards).
 	deletes bool
