@@ -75,10 +75,12 @@ type reach struct {
 	// keepsFlags: the change sets no user's active or read-only flag, so those are
 	// not read again either.
 	keepsFlags bool
-	// links: the change links every user to this type and writes nothing else a
-	// snapshot reads, so what they hold afterwards is what they held before and
-	// the type's (with keepsGrants and keepsFlags).
-	links int
+	// relinks: the change links every user to this type (or, with unlinks, unlinks
+	// it) and writes nothing else a snapshot reads (with keepsGrants and
+	// keepsFlags), so what the users hold afterwards is settled from the links they
+	// had before, with the type or without it.
+	relinks int
+	unlinks bool
 	// deletes: the change deletes the users, so their names are read before it
 	// (any other impact names its users from the rows it loads afterwards).
 	deletes bool

@@ -279,7 +279,7 @@ func LinkUserType(ctx context.Context, c *gen.Client, sel UserSelection, typeID 
 	if err := requireHolds(ctx, c, r.rights); err != nil {
 		return nil, err
 	}
-	r.keepsGrants, r.keepsFlags, r.links = true, true, t.ID
+	r.keepsGrants, r.keepsFlags, r.relinks = true, true, t.ID
 	return operation(ctx, c, "link_user_type", users, r, dryRun, map[string]any{"user_type_id": t.ID, "user_type": t.Name},
 		user.Not(user.HasTypesWith(usertype.ID(t.ID))),
 		func(s *sqlSet, _ time.Time) error { return s.linkType(ctx, users, t.ID, 0) })
@@ -302,7 +302,7 @@ func UnlinkUserType(ctx context.Context, c *gen.Client, sel UserSelection, typeI
 	if err != nil {
 		return nil, err
 	}
-	r.keepsGrants, r.keepsFlags = true, true
+	r.keepsGrants, r.keepsFlags, r.relinks, r.unlinks = true, true, t.ID, true
 	return operation(ctx, c, "unlink_user_type", users, r, dryRun, map[string]any{"user_type_id": t.ID, "user_type": t.Name},
 		user.HasTypesWith(usertype.ID(t.ID)),
 		func(s *sqlSet, _ time.Time) error { return s.dropSources(ctx, users, t.ID, 0) })
