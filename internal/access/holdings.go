@@ -176,8 +176,9 @@ func snapshot(ctx context.Context, c *gen.Client, users []int, r reach) (*holdin
 // snapshotAfter is snapshot, taken after a change since unchanged (of the same users,
 // measuring the same) was taken: what r says the change kept or gave is taken from
 // unchanged instead of read again — the users' direct grants (keepsGrants, gives)
-// and their active and read-only flags (keepsFlags), and, when the change only
-// linked or unlinked a type (relinks), everything else. With unchanged nil, or
+// and their active and read-only flags (keepsFlags), and, when the change kept
+// the users' links (keepsLinks) or only linked or unlinked a type (relinks),
+// everything else. With unchanged nil, or
 // measuring other rights, it is snapshot.
 func snapshotAfter(ctx context.Context, c *gen.Client, users []int, r reach, unchanged *holdings) (h *holdings, err error) {
 	m, err := loadMeasured(ctx, c, r)
@@ -236,8 +237,15 @@ func snapshotAfter(ctx context.Context, c *gen.Client, users []int, r reach, unc
 			}
 		}
 	}
-	if reuseDirect && reuseFlags && r.relinks != 0 {
-		h.relink(unchanged, r.relinks, !r.unlinks)
+	if reuseDirect && reuseFlags && (r.relinks != 0 || r.keepsLinks) {
+		if r.relinks != 0 {
+			h.relink(unchanged, r.relinks, !r.unlinks)
+		} else {
+			for i := range users {
+				h.linked[i] = unchanged.linked[i]
+				h.settle(i)
+			}
+		}
 		h.sortScopes()
 		return h, nil
 	}

@@ -81,6 +81,9 @@ type reach struct {
 	// had before, with the type or without it.
 	relinks int
 	unlinks bool
+	// keepsLinks: the change writes no type link and no type, so with keepsFlags
+	// and the direct grants known (keepsGrants, gives) nothing is read again.
+	keepsLinks bool
 	// deletes: the change deletes the users, so their names are read before it
 	// (any other impact names its users from the rows it loads afterwards).
 	deletes bool

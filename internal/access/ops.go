@@ -132,7 +132,7 @@ func GrantRights(ctx context.Context, c *gen.Client, sel UserSelection, grants [
 		return nil, err
 	}
 	r := grantsReach(rows)
-	r.keepsFlags = true
+	r.keepsFlags, r.keepsLinks = true, true
 	for _, row := range rows {
 		r.gives = append(r.gives, row.grant)
 	}
@@ -225,7 +225,7 @@ func ApplyRoleTo(ctx context.Context, c *gen.Client, sel UserSelection, roleID i
 	for i, id := range rightIDs {
 		gives[i] = Grant{Kind: enums.GrantAppRight, RightID: id}
 	}
-	return operation(ctx, c, "apply_role", users, reach{rights: rightIDs, gives: gives, keepsFlags: true}, dryRun, map[string]any{"role_id": r.ID, "role": r.Name}, lacking,
+	return operation(ctx, c, "apply_role", users, reach{rights: rightIDs, gives: gives, keepsFlags: true, keepsLinks: true}, dryRun, map[string]any{"role_id": r.ID, "role": r.Name}, lacking,
 		func(s *sqlSet, now time.Time) error {
 			return s.copyRoleRights(ctx, users, r, viewerUserID(ctx), now)
 		})
