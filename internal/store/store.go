@@ -90,8 +90,11 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 	if err := db.PingContext(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("store: connecting to %s: %w", describe(cfg), err), db.Close())
 	}
-	raw := entsql.OpenDB(cfg.Dialect, db)
-	var drv dialect.Driver = raw
+	var raw dialect.Driver = entsql.OpenDB(cfg.Dialect, db)
+	if cfg.Dialect == dialect.SQLite {
+		raw = newWriteQueue(raw, sqliteBusyTimeout)
+	}
+	drv := raw
 	if o.wrap != nil {
 		drv = o.wrap(drv)
 	}

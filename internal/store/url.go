@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"entgo.io/ent/dialect"
 	"github.com/go-sql-driver/mysql"
@@ -36,9 +37,12 @@ type Config struct {
 // the index pages a whoCan or a users page walks do not fit in 2 MB, and each
 // miss is a read syscall (bench at 100k users: whoCan p50 60 → 38 ms; peak RSS
 // 99 → 137 MB with the pool's four connections; 16 MB bought nothing more).
+// sqliteBusyTimeout is how long a writer waits for SQLite's write lock.
+const sqliteBusyTimeout = 10 * time.Second
+
 var sqliteParams = []struct{ key, value string }{
 	{"_pragma", "foreign_keys(1)"},
-	{"_pragma", "busy_timeout(10000)"},
+	{"_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeout.Milliseconds())},
 	{"_pragma", "journal_mode(WAL)"},
 	{"_pragma", "synchronous(NORMAL)"},
 	{"_pragma", "cache_size(-8192)"},
