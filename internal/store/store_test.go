@@ -107,12 +107,28 @@ func TestSQLiteConcurrentWriters(t *testing.T) {
 	s := storetest.SQLite(t)
 	ctx := context.Background()
 	const writers, perWriter = 8, 15
+	runWriters(t, writers, perWriter, func(w, i int) error {
+		return readThenWrite(ctx, s, fmt.Sprintf("acct-%d-%d", w, i))
+	})
+	var n int
+	if err := s.DB.QueryRowContext(ctx, "SELECT count(*) FROM accounts").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != writers*perWriter {
+		t.Errorf("accounts = %d, want %d", n, writers*perWriter)
+	}
+}
+
+// runWriters runs write(w, i) perWriter times in each of writers goroutines, and
+// fails the test with each writer's first error.
+func runWriters(t *testing.T, writers, perWriter int, write func(w, i int) error) {
+	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
 	for w := range writers {
 		wg.Go(func() {
 			for i := range perWriter {
-				if err := readThenWrite(ctx, s, fmt.Sprintf("acct-%d-%d", w, i)); err != nil {
+				if err := write(w, i); err != nil {
 					errs <- err
 					return
 				}
@@ -123,13 +139,6 @@ func TestSQLiteConcurrentWriters(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
-	}
-	var n int
-	if err := s.DB.QueryRowContext(ctx, "SELECT count(*) FROM accounts").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n != writers*perWriter {
-		t.Errorf("accounts = %d, want %d", n, writers*perWriter)
 	}
 }
 

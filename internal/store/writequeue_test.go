@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -35,32 +36,17 @@ func TestSQLiteWritersTakeTurns(t *testing.T) {
 	s := openQueueStore(t, "50")
 	ctx := context.Background()
 	const writers, perWriter = 4, 40
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for w := range writers {
-		wg.Go(func() {
-			for i := range perWriter {
-				tx, err := s.Client.Tx(ctx)
-				if err == nil {
-					if _, err = tx.ExecContext(ctx, "INSERT INTO q (n) VALUES (?)", w*perWriter+i); err == nil {
-						time.Sleep(5 * time.Millisecond) // a transaction that takes a while
-						err = tx.Commit()
-					} else {
-						_ = tx.Rollback()
-					}
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	runWriters(t, writers, perWriter, func(w, i int) error {
+		tx, err := s.Client.Tx(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO q (n) VALUES (?)", w*perWriter+i); err != nil {
+			return errors.Join(err, tx.Rollback())
+		}
+		time.Sleep(5 * time.Millisecond) // a transaction that takes a while
+		return tx.Commit()
+	})
 	var n int
 	if err := s.DB.QueryRow("SELECT count(*) FROM q").Scan(&n); err != nil || n != writers*perWriter {
 		t.Errorf("rows = %d (%v), want %d", n, err, writers*perWriter)
