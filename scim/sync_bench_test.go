@@ -2,6 +2,7 @@ package scim_test
 
 import (
 	"fmt"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -104,4 +105,35 @@ func parallel(b *testing.B, n int, f func(int)) {
 		}()
 	}
 	wg.Wait()
+}
+
+// BenchmarkUserNameLookup times an identity provider's lookup of a user by userName
+// (answered with the user's groups), one request after another, among 1,000 users.
+//
+//	go test ./scim -run '^$' -bench UserNameLookup
+func BenchmarkUserNameLookup(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) { userNameLookup(b, storetest.SQLite(b)) })
+	b.Run("mysql", func(b *testing.B) { userNameLookup(b, storetest.MySQL(b)) })
+}
+
+func userNameLookup(b *testing.B, st *store.Store) {
+	const users, members = 1000, 50
+	e := newEnv(b, st)
+	ids := make([]string, users)
+	parallel(b, users, func(n int) {
+		ids[n] = e.call("POST", "/Users", newUser(fmt.Sprintf("user%04d@acme.test", n), nil)).must(201).str("id")
+	})
+	var group []any
+	for _, id := range ids[:members] {
+		group = append(group, map[string]any{"value": id})
+	}
+	e.call("POST", "/Groups", map[string]any{"schemas": []string{groupURN}, "displayName": "Claims", "members": group}).must(201)
+	b.ResetTimer()
+	for i := range b.N {
+		name := fmt.Sprintf("user%04d@acme.test", i%members)
+		r := e.call("GET", "/Users?filter="+url.QueryEscape(`userName eq "`+name+`"`), nil).must(200)
+		if r.num("totalResults") != 1 || len(r.List("Resources.0.groups")) != 1 {
+			b.Fatalf("lookup of %s: %s", name, r.Raw)
+		}
+	}
 }

@@ -3,7 +3,9 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -16,23 +18,30 @@ import (
 	"latchkey/internal/store/storetest"
 )
 
-// statements counts the SQL statements the server runs while on is set.
+// statements counts the SQL statements, and apart from them the transactions, the
+// server runs while on is set.
 type statements struct {
 	mu    sync.Mutex
 	on    bool
 	count int
+	txs   int
 	log   []string
 }
 
 func (s *statements) driver(d dialect.Driver) dialect.Driver {
 	return dialect.DebugWithContext(d, func(_ context.Context, v ...any) {
 		msg := fmt.Sprint(v...)
-		if !strings.Contains(msg, "Query: ") && !strings.Contains(msg, "Exec: ") {
+		begun := strings.Contains(msg, "): started")
+		if !begun && !strings.Contains(msg, "Query: ") && !strings.Contains(msg, "Exec: ") {
 			return
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if s.on {
+		switch {
+		case !s.on:
+		case begun:
+			s.txs++
+		default:
 			s.count++
 			s.log = append(s.log, msg)
 		}
@@ -41,7 +50,7 @@ func (s *statements) driver(d dialect.Driver) dialect.Driver {
 
 func (s *statements) measure(f func()) (int, []string) {
 	s.mu.Lock()
-	s.on, s.count, s.log = true, 0, nil
+	s.on, s.count, s.txs, s.log = true, 0, 0, nil
 	s.mu.Unlock()
 	f()
 	s.mu.Lock()
@@ -195,6 +204,60 @@ func TestOperationQueryCounts(t *testing.T) {
 					t.Errorf("%s again: %d statements, want none but the revision:\n%s", op.name, n, strings.Join(log, "\n"))
 				}
 			}
+		}
+	})
+}
+
+// TestSCIMStatements: a SCIM read runs outside any transaction (on MySQL its BEGIN
+// and COMMIT would be two more round trips): a lookup by userName is the token, the
+// user and its groups. A write is one transaction.
+func TestSCIMStatements(t *testing.T) {
+	var stmts statements
+	storetest.EachWith(t, []store.Option{store.WithDriver(stmts.driver)}, func(t *testing.T, st *store.Store) {
+		env := apptest.New(t, st, app.Config{})
+		_, boot := env.Bootstrap("acme", "admin@acme.test")
+		send := func(method, path, body string) (int, string) {
+			req, err := http.NewRequest(method, env.Server.URL+path, strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+boot.ScimToken)
+			req.Header.Set("Content-Type", "application/scim+json")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			return res.StatusCode, string(b)
+		}
+		const userSchema = `"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"]`
+		// The token's first use is recorded (once a minute), in a transaction of its own.
+		status, body := send(http.MethodGet, "/scim/v2/Users?count=1", "")
+		if status != http.StatusOK {
+			t.Fatalf("GET /Users: %d %s", status, body)
+		}
+		n, _ := stmts.measure(func() {
+			status, body = send(http.MethodPost, "/scim/v2/Users", `{`+userSchema+`, "userName": "ann@acme.test"}`)
+		})
+		if status != http.StatusCreated {
+			t.Fatalf("POST /Users: %d %s", status, body)
+		}
+		if stmts.txs != 1 || n == 0 {
+			t.Errorf("POST /Users: %d transactions, %d statements; want one transaction", stmts.txs, n)
+		}
+		id := strings.Split(strings.Split(body, `"id":"`)[1], `"`)[0]
+		if status, body = send(http.MethodPost, "/scim/v2/Groups", `{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Claims", "members": [{"value": "`+id+`"}]}`); status != http.StatusCreated {
+			t.Fatalf("POST /Groups: %d %s", status, body)
+		}
+		n, log := stmts.measure(func() {
+			status, body = send(http.MethodGet, "/scim/v2/Users?filter="+url.QueryEscape(`userName eq "ANN@acme.test"`), "")
+		})
+		if status != http.StatusOK || !strings.Contains(body, `"totalResults":1`) || !strings.Contains(body, `"display":"Claims"`) {
+			t.Fatalf("GET /Users by userName: %d %s", status, body)
+		}
+		if stmts.txs != 0 || n != 3 {
+			t.Errorf("GET /Users by userName: %d transactions and %d statements, want none and 3:\n%s", stmts.txs, n, strings.Join(log, "\n"))
 		}
 	})
 }
