@@ -16,7 +16,7 @@ import (
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"github.com/go-sql-driver/mysql"
-	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+	"modernc.org/sqlite" // the pure-Go SQLite driver
 
 	"latchkey/ent"
 	// Whoever holds a Store gets a usable client: the runtime package installs
@@ -80,7 +80,7 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 			return nil, fmt.Errorf("store: mysql URL names no database; %s", acceptedForms)
 		}
 	}
-	db, err := sql.Open(cfg.Driver, cfg.DSN)
+	db, err := openDB(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -105,6 +105,19 @@ func Open(ctx context.Context, databaseURL string, opts ...Option) (*Store, erro
 		raw:     raw,
 		logger:  o.logger,
 	}, nil
+}
+
+// openDB opens the pool; SQLite's connections keep their statements prepared
+// (stmtcache.go).
+func openDB(cfg Config) (*sql.DB, error) {
+	if cfg.Dialect != dialect.SQLite {
+		return sql.Open(cfg.Driver, cfg.DSN)
+	}
+	c, err := sqlite.NewConnector(cfg.DSN)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(stmtCachingConnector{c}), nil
 }
 
 func configurePool(db *sql.DB, d string) {
