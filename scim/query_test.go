@@ -234,8 +234,8 @@ func TestPaginationSortingAttributes(t *testing.T) {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-// TestReadsDoNotWaitForWriters: SCIM reads run in a read-only transaction, so a
-// lookup is answered while another transaction holds SQLite's write lock (a writing
+// TestReadsDoNotWaitForWriters: SCIM reads run outside any transaction, so a lookup
+// is answered while another transaction holds SQLite's write lock (a writing
 // transaction takes it at BEGIN, and would wait for it up to the busy timeout).
 func TestReadsDoNotWaitForWriters(t *testing.T) {
 	st := storetest.SQLite(t)
