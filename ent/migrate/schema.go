@@ -901,6 +901,11 @@ var (
 				Columns: []*schema.Column{UsersColumns[21], UsersColumns[4]},
 			},
 			{
+				Name:    "user_account_id_user_name",
+				Unique:  false,
+				Columns: []*schema.Column{UsersColumns[21], UsersColumns[3]},
+			},
+			{
 				Name:    "user_account_id_email",
 				Unique:  false,
 				Columns: []*schema.Column{UsersColumns[21], UsersColumns[5]},
