@@ -168,8 +168,7 @@ func TestStmtCacheEvictedWhileReading(t *testing.T) {
 	if s.busy {
 		t.Error("the evicted statement is still busy")
 	}
-	// Closing it again (as the connection's Close would) is harmless; running a
-	// closed statement is not, so the next run must prepare anew.
+	// The closed statement is out of the cache, so the next run prepares anew.
 	rows, err = conn.QueryContext(ctx, above, 4)
 	if err != nil {
 		t.Fatal(err)
