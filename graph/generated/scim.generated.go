@@ -301,7 +301,7 @@ func (ec *executionContext) _CreateScimMappingRulePayload(ctx context.Context, s
 	fields := graphql.CollectFields(ec.OperationContext, sel, createScimMappingRulePayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := newDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -334,7 +334,7 @@ func (ec *executionContext) _CreateScimTokenPayload(ctx context.Context, sel ast
 	fields := graphql.CollectFields(ec.OperationContext, sel, createScimTokenPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := newDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -372,7 +372,7 @@ func (ec *executionContext) _RevokeScimTokenPayload(ctx context.Context, sel ast
 	fields := graphql.CollectFields(ec.OperationContext, sel, revokeScimTokenPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := newDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
