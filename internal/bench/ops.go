@@ -30,18 +30,22 @@ type operation struct {
 const (
 	qCan             = `query($u: ID!, $r: String!, $d: ID!, $n: ID) { can(userId: $u, right: $r, dataSetId: $d, nodeId: $n) }`
 	qCanBatch        = `query($u: ID!, $c: [CheckInput!]!) { canBatch(userId: $u, checks: $c) }`
-	qEffectiveRights = `query($u: ID!) { node(id: $u) { ... on User { effectiveRights {
-  right { key } dataSet { id } node { id }
-  sources { kind role { name } userType { name } group { name } grantedAt }
-  masks effective } } } }`
-	qUsersWithRole = `query($role: ID!) { users(first: 50, where: {withRole: $role}) { totalCount edges { node { id userName } } } }`
-	qWhoCan        = `query($r: String!, $d: ID!, $n: ID) { whoCan(right: $r, dataSetId: $d, nodeId: $n, first: 50) { totalCount edges { node { id } } } }`
-	qBulkSummary   = `query($d: String!) { bulkSummary(selection: {where: {department: $d}}) {
+	qEffectiveRights = QueryEffectiveRights
+	qUsersWithRole   = `query($role: ID!) { users(first: 50, where: {withRole: $role}) { totalCount edges { node { id userName } } } }`
+	qWhoCan          = `query($r: String!, $d: ID!, $n: ID) { whoCan(right: $r, dataSetId: $d, nodeId: $n, first: 50) { totalCount edges { node { id } } } }`
+	qBulkSummary     = `query($d: String!) { bulkSummary(selection: {where: {department: $d}}) {
   count
   rights { right { id key } direct effective }
   roles { role { id name } count }
   userTypes { userType { id name } count } } }`
 )
+
+// QueryEffectiveRights asks for the effective rights of user $u with their sources,
+// as an admin frontend shows them (the effectiveRights operations).
+const QueryEffectiveRights = `query($u: ID!) { node(id: $u) { ... on User { effectiveRights {
+  right { key } dataSet { id } node { id }
+  sources { kind role { name } userType { name } group { name } grantedAt }
+  masks effective } } } }`
 
 // batchSize is the number of checks in one canBatch request.
 const batchSize = 100
