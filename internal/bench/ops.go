@@ -28,12 +28,11 @@ type operation struct {
 
 // Queries, as a frontend or service would send them.
 const (
-	qCan             = `query($u: ID!, $r: String!, $d: ID!, $n: ID) { can(userId: $u, right: $r, dataSetId: $d, nodeId: $n) }`
-	qCanBatch        = `query($u: ID!, $c: [CheckInput!]!) { canBatch(userId: $u, checks: $c) }`
-	qEffectiveRights = QueryEffectiveRights
-	qUsersWithRole   = `query($role: ID!) { users(first: 50, where: {withRole: $role}) { totalCount edges { node { id userName } } } }`
-	qWhoCan          = `query($r: String!, $d: ID!, $n: ID) { whoCan(right: $r, dataSetId: $d, nodeId: $n, first: 50) { totalCount edges { node { id } } } }`
-	qBulkSummary     = `query($d: String!) { bulkSummary(selection: {where: {department: $d}}) {
+	qCan           = `query($u: ID!, $r: String!, $d: ID!, $n: ID) { can(userId: $u, right: $r, dataSetId: $d, nodeId: $n) }`
+	qCanBatch      = `query($u: ID!, $c: [CheckInput!]!) { canBatch(userId: $u, checks: $c) }`
+	qUsersWithRole = `query($role: ID!) { users(first: 50, where: {withRole: $role}) { totalCount edges { node { id userName } } } }`
+	qWhoCan        = `query($r: String!, $d: ID!, $n: ID) { whoCan(right: $r, dataSetId: $d, nodeId: $n, first: 50) { totalCount edges { node { id } } } }`
+	qBulkSummary   = `query($d: String!) { bulkSummary(selection: {where: {department: $d}}) {
   count
   rights { right { id key } direct effective }
   roles { role { id name } count }
@@ -278,7 +277,7 @@ func (r *runner) effectiveRights(ctx context.Context, name string,
 	var once sync.Once
 	return r.timed(ctx, name, r.readClients(), func(ctx context.Context, _ int) (time.Duration, error) {
 		var out effectiveRightsData
-		d, err := gql(ctx, qEffectiveRights, map[string]any{"u": r.subject}, &out)
+		d, err := gql(ctx, QueryEffectiveRights, map[string]any{"u": r.subject}, &out)
 		if err == nil && (out.Node == nil || out.Node.EffectiveRights == nil) {
 			err = errors.New("effectiveRights: the user or its rights are null")
 		}
