@@ -25,11 +25,11 @@ func BenchmarkEffectiveRightsAnswer(b *testing.B) {
 	ctx := b.Context()
 	dbURL := "sqlite://" + filepath.ToSlash(filepath.Join(b.TempDir(), "x.db"))
 	command := func(args ...string) string {
-		var out, errOut bytes.Buffer
-		if code := app.Main(ctx, append(args, "--database", dbURL, "--log-level", "error"), &out, &errOut); code != 0 {
-			b.Fatalf("%s: exit %d: %s", args[0], code, errOut.String())
+		r := latchkey(b, ctx, append(args, "--database", dbURL, "--log-level", "error")...)
+		if r.code != 0 {
+			b.Fatalf("%s: exit %d: %s", args[0], r.code, r.stderr)
 		}
-		return strings.TrimSpace(out.String())
+		return strings.TrimSpace(r.stdout)
 	}
 	command("seed", "--users", "500")
 	token := command("token", "--account", seed.DefaultAccount, "--email", seed.Operator)

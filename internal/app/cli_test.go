@@ -23,7 +23,7 @@ type run struct {
 }
 
 // latchkey runs the command line in-process.
-func latchkey(t *testing.T, ctx context.Context, args ...string) run {
+func latchkey(t testing.TB, ctx context.Context, args ...string) run {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	code := app.Main(ctx, args, &stdout, &stderr)
