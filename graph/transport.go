@@ -22,9 +22,12 @@ import (
 // escaped: 12–14% of the server's CPU for a user's effective rights with their
 // sources (57 KB). The executor's marshallers only write valid JSON, so there is
 // nothing to check; errors and extensions are still encoded by encoding/json.
-type postTransport struct{ transport.POST }
+type postTransport struct{}
 
 var _ graphql.Transport = postTransport{}
+
+// Supports takes the requests transport.POST takes.
+func (postTransport) Supports(r *http.Request) bool { return transport.POST{}.Supports(r) }
 
 // The media types of an answer (GraphQL over HTTP).
 const (
@@ -105,21 +108,13 @@ func statusForRequestErrors(errs gqlerror.List, contentType string) int {
 // json.Marshal.
 func writeResponse(w io.Writer, resp *graphql.Response) {
 	if resp.Label != "" || resp.Path != nil || resp.HasNext != nil {
-		b, err := json.Marshal(resp)
-		if err != nil {
-			panic(fmt.Errorf("unable to marshal %s: %w", resp.Data, err))
-		}
-		w.Write(b)
+		w.Write(mustMarshal("answer", resp))
 		return
 	}
 	b := make([]byte, 0, len(resp.Data)+64)
 	b = append(b, '{')
 	if len(resp.Errors) > 0 {
-		errs, err := json.Marshal(resp.Errors)
-		if err != nil {
-			panic(fmt.Errorf("unable to marshal the errors %v: %w", resp.Errors, err))
-		}
-		b = append(append(append(b, `"errors":`...), errs...), ',')
+		b = append(append(append(b, `"errors":`...), mustMarshal("errors", resp.Errors)...), ',')
 	}
 	b = append(b, `"data":`...)
 	if len(resp.Data) == 0 {
@@ -128,11 +123,16 @@ func writeResponse(w io.Writer, resp *graphql.Response) {
 		b = append(b, resp.Data...)
 	}
 	if len(resp.Extensions) > 0 {
-		ext, err := json.Marshal(resp.Extensions)
-		if err != nil {
-			panic(fmt.Errorf("unable to marshal the extensions %v: %w", resp.Extensions, err))
-		}
-		b = append(append(b, `,"extensions":`...), ext...)
+		b = append(append(b, `,"extensions":`...), mustMarshal("extensions", resp.Extensions)...)
 	}
 	w.Write(append(b, '}'))
+}
+
+// mustMarshal encodes v, or panics as transport.POST does when it cannot.
+func mustMarshal(what string, v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Errorf("unable to marshal the %s: %w", what, err))
+	}
+	return b
 }
