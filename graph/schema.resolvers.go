@@ -463,10 +463,7 @@ func (r *queryResolver) BulkSummary(ctx context.Context, selection access.UserSe
 
 // Source is the resolver for the source field.
 func (r *rightPathResolver) Source(ctx context.Context, obj *access.Path) (*enums.GrantSource, error) {
-	if obj.Kind != access.PathDirect && obj.Kind != access.PathRole {
-		return nil, nil
-	}
-	return &obj.Source, nil
+	return obj.GrantSource(), nil
 }
 
 // DataSet is the resolver for the dataSet field.

@@ -74,6 +74,15 @@ type Path struct {
 	Group     *gen.Group
 }
 
+// GrantSource is where the grant behind a DIRECT or ROLE path came from (by hand,
+// CSV, SCIM…); the other paths are not grants and have none.
+func (p *Path) GrantSource() *enums.GrantSource {
+	if p.Kind != PathDirect && p.Kind != PathRole {
+		return nil
+	}
+	return &p.Source
+}
+
 // EffectiveRight is a right a user holds in one scope, with every path to it.
 type EffectiveRight struct {
 	Right     *gen.Right
