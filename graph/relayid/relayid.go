@@ -18,7 +18,13 @@ const prefix = "lk:"
 
 // Encode returns the opaque form of id.
 func Encode(id int) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(prefix + strconv.Itoa(id)))
+	return string(appendEncoded(nil, id))
+}
+
+// appendEncoded appends the opaque form of id to dst.
+func appendEncoded(dst []byte, id int) []byte {
+	var raw [len(prefix) + 20]byte // an int64 has at most 20 characters
+	return base64.RawURLEncoding.AppendEncode(dst, strconv.AppendInt(append(raw[:0], prefix...), int64(id), 10))
 }
 
 // ErrInvalid is returned for a string that is not an id Latchkey issued.
@@ -39,10 +45,14 @@ func Decode(s string) (int, error) {
 	return id, nil
 }
 
-// MarshalID writes id as a GraphQL ID.
+// MarshalID writes id as a GraphQL ID: a JSON string, whose base64url characters
+// need no escaping.
 func MarshalID(id int) graphql.Marshaler {
 	return graphql.WriterFunc(func(w io.Writer) {
-		_, _ = io.WriteString(w, strconv.Quote(Encode(id)))
+		var buf [64]byte
+		b := append(buf[:0], '"')
+		b = append(appendEncoded(b, id), '"')
+		_, _ = w.Write(b)
 	})
 }
 
