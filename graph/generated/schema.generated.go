@@ -12067,6 +12067,9 @@ func (ec *executionContext) marshalNDeleteWithImpactPayload2ᚖlatchkeyᚋgraph�
 }
 
 func (ec *executionContext) marshalNEffectiveRight2ᚕᚖlatchkeyᚋinternalᚋaccessᚐEffectiveRightᚄ(ctx context.Context, sel ast.SelectionSet, v []*access.EffectiveRight) graphql.Marshaler {
+	if m, ok := ec.fastEffectiveRights(ctx, sel, v); ok {
+		return m
+	}
 	ret := marshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]

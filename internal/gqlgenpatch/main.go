@@ -1,5 +1,7 @@
 // Command gqlgenpatch points gqlgen's generated executor at the hand-written
-// marshalSlice and newDeferredGroup of graph/generated/marshal.go (which say why).
+// marshalSlice and newDeferredGroup of graph/generated/marshal.go, and its list of
+// effective rights at fastEffectiveRights of graph/generated/fastpath.go (both
+// files say why).
 // go generate runs it after gqlgen, on gqlgen's fresh output:
 //
 //	go run ./internal/gqlgenpatch ./graph/generated
@@ -22,7 +24,13 @@ type rewrite struct{ from, to string }
 var rewrites = []rewrite{
 	{"graphql.MarshalSliceConcurrently(ctx, ", "marshalSlice(ctx, "},
 	{"deferred := graphql.NewDeferredGroup(ctx)\n", "deferred := newDeferredGroup(ctx, fields)\n"},
+	// A list of effective rights tries fastpath.go's writer first.
+	{effectiveRightsList + "\tret := ", effectiveRightsList +
+		"\tif m, ok := ec.fastEffectiveRights(ctx, sel, v); ok {\n\t\treturn m\n\t}\n\tret := "},
 }
+
+const effectiveRightsList = "func (ec *executionContext) marshalNEffectiveRight2ᚕᚖlatchkeyᚋinternalᚋaccessᚐEffectiveRightᚄ(" +
+	"ctx context.Context, sel ast.SelectionSet, v []*access.EffectiveRight) graphql.Marshaler {\n"
 
 func main() {
 	if len(os.Args) != 2 {
@@ -80,7 +88,7 @@ func patch(srcs map[string][]byte) (map[string][]byte, error) {
 			out[f] = bytes.ReplaceAll(src, []byte(rw.from), []byte(rw.to))
 		}
 		if !found {
-			return nil, fmt.Errorf("gqlgen's output no longer calls %q: review graph/generated/marshal.go and this rewrite", rw.from)
+			return nil, fmt.Errorf("gqlgen's output no longer calls %q: review graph/generated/marshal.go, fastpath.go and this rewrite", rw.from)
 		}
 	}
 	for f, src := range out {

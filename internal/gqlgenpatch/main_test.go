@@ -25,6 +25,13 @@ func (ec *executionContext) marshalNThing2ᚕᚖThingᚄ(ctx context.Context, se
 	})
 	return ret
 }
+
+func (ec *executionContext) marshalNEffectiveRight2ᚕᚖlatchkeyᚋinternalᚋaccessᚐEffectiveRightᚄ(ctx context.Context, sel ast.SelectionSet, v []*access.EffectiveRight) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		return ec.marshalNEffectiveRight2ᚖlatchkeyᚋinternalᚋaccessᚐEffectiveRight(ctx, sel, v[i])
+	})
+	return ret
+}
 `
 
 func TestPatch(t *testing.T) {
@@ -42,6 +49,8 @@ func TestPatch(t *testing.T) {
 			wantErr: "MarshalSliceConcurrently"},
 		{name: "no deferred group", srcs: map[string]string{"a.generated.go": strings.Replace(gqlgenOutput, "graphql.NewDeferredGroup(ctx)", "graphql.NewDeferredGroupFor(ctx, fields)", 1)},
 			wantErr: "NewDeferredGroup"},
+		{name: "no list of effective rights", srcs: map[string]string{"a.generated.go": strings.Replace(gqlgenOutput, "marshalNEffectiveRight2ᚕ", "marshalNEffectiveRight3ᚕ", 1)},
+			wantErr: "marshalNEffectiveRight2ᚕ"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
