@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -103,18 +104,58 @@ func (c *client) gql(ctx context.Context, query string, vars map[string]any, out
 // repeat of the request (Cache-Control: no-cache): the operations whose targets
 // time the engine's work send it.
 func (c *client) gqlFresh(ctx context.Context, query string, vars map[string]any, out any) (time.Duration, error) {
-	return c.post(ctx, query, vars, out, "Cache-Control", "no-cache")
+	return c.post(ctx, query, vars, out, fresh...)
 }
 
+// fresh is the header of a request for an answer made afresh.
+var fresh = []string{"Cache-Control", "no-cache"}
+
 func (c *client) post(ctx context.Context, query string, vars map[string]any, out any, header ...string) (time.Duration, error) {
+	d, _, err := c.postKnown(ctx, nil, nil, query, vars, out, header...)
+	return d, err
+}
+
+// A knownAnswer is one answer the client decoded and found whole.
+type knownAnswer struct{ raw atomic.Pointer[[]byte] }
+
+// postKnown is post, except that an answer byte for byte the same as known's is
+// not decoded again (decoded false, out untouched); the first answer that decodes
+// and passes check (which reads out) becomes known's. The client shares the
+// server's two cores: decoding the 57 KB of a user's effective rights took it 1.85
+// ms of CPU, more than the server took to make them afresh (1.2 ms).
+func (c *client) postKnown(ctx context.Context, known *knownAnswer, check func() error,
+	query string, vars map[string]any, out any, header ...string,
+) (d time.Duration, decoded bool, err error) {
 	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	status, raw, d, err := c.roundTrip(ctx, http.MethodPost, "/query", "application/json", c.token, body, header...)
 	if err != nil {
-		return d, err
+		return d, false, err
 	}
+	if known != nil && status == http.StatusOK {
+		if k := known.raw.Load(); k != nil && bytes.Equal(*k, raw) {
+			return d, false, nil
+		}
+	}
+	if err := decodeAnswer(status, raw, out); err != nil {
+		return d, true, err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return d, true, err
+		}
+	}
+	if known != nil {
+		known.raw.CompareAndSwap(nil, &raw)
+	}
+	return d, true, nil
+}
+
+// decodeAnswer decodes a GraphQL answer's data into out (when not nil). Any status
+// but 200, any entry in errors, or missing data is an error.
+func decodeAnswer(status int, raw []byte, out any) error {
 	// One pass decodes the answer into out: the client shares the server's cores,
 	// and decoding a large answer twice took CPU from the requests being timed.
 	var data any = new(json.RawMessage)
@@ -131,10 +172,10 @@ func (c *client) post(ctx context.Context, query string, vars map[string]any, ou
 	}{Data: data}
 	decodeErr := json.Unmarshal(raw, &resp)
 	if status != http.StatusOK {
-		return d, &HTTPError{Method: http.MethodPost, Path: "/query", Status: status, Body: clip(string(raw), 300)}
+		return &HTTPError{Method: http.MethodPost, Path: "/query", Status: status, Body: clip(string(raw), 300)}
 	}
 	if decodeErr != nil {
-		return d, fmt.Errorf("POST /query: unexpected answer: %v: %s", decodeErr, clip(string(raw), 200))
+		return fmt.Errorf("POST /query: unexpected answer: %v: %s", decodeErr, clip(string(raw), 200))
 	}
 	if len(resp.Errors) > 0 {
 		ge := &GraphQLError{}
@@ -148,12 +189,12 @@ func (c *client) post(ctx context.Context, query string, vars map[string]any, ou
 			}
 			ge.Messages = append(ge.Messages, msg)
 		}
-		return d, ge
+		return ge
 	}
 	if resp.Data == nil || out == nil && len(*data.(*json.RawMessage)) == 0 {
-		return d, errors.New("POST /query: the answer has no data")
+		return errors.New("POST /query: the answer has no data")
 	}
-	return d, nil
+	return nil
 }
 
 // scim sends a SCIM request with the SCIM token and checks the status.

@@ -263,25 +263,29 @@ type effectiveRightsData struct {
 // opEffectiveRights reads the subject's rights again and again, as a frontend
 // showing them would: from the second request on, the server answers from its
 // response cache until the account changes. opEffectiveRightsFresh times the
-// engine making the answer each time.
+// engine making the answer each time. Either decodes one whole answer and then
+// checks that every other is the same, byte for byte (postKnown says why).
 func (r *runner) opEffectiveRights(ctx context.Context) OpResult {
-	return r.effectiveRights(ctx, OpEffectiveRights, r.c.gql)
+	return r.effectiveRights(ctx, OpEffectiveRights)
 }
 
 func (r *runner) opEffectiveRightsFresh(ctx context.Context) OpResult {
-	return r.effectiveRights(ctx, OpEffectiveRightsFresh, r.c.gqlFresh)
+	return r.effectiveRights(ctx, OpEffectiveRightsFresh, fresh...)
 }
 
-func (r *runner) effectiveRights(ctx context.Context, name string,
-	gql func(ctx context.Context, query string, vars map[string]any, out any) (time.Duration, error)) OpResult {
+func (r *runner) effectiveRights(ctx context.Context, name string, header ...string) OpResult {
 	var once sync.Once
+	var known knownAnswer
 	return r.timed(ctx, name, r.readClients(), func(ctx context.Context, _ int) (time.Duration, error) {
 		var out effectiveRightsData
-		d, err := gql(ctx, QueryEffectiveRights, map[string]any{"u": r.subject}, &out)
-		if err == nil && (out.Node == nil || out.Node.EffectiveRights == nil) {
-			err = errors.New("effectiveRights: the user or its rights are null")
+		check := func() error {
+			if out.Node == nil || out.Node.EffectiveRights == nil {
+				return errors.New("effectiveRights: the user or its rights are null")
+			}
+			return nil
 		}
-		if err == nil && name == OpEffectiveRights { // the sample checked against raw SQL
+		d, decoded, err := r.c.postKnown(ctx, &known, check, QueryEffectiveRights, map[string]any{"u": r.subject}, &out, header...)
+		if err == nil && decoded && name == OpEffectiveRights { // the sample checked against raw SQL
 			once.Do(func() {
 				for _, er := range *out.Node.EffectiveRights {
 					rr := rawRight{Key: er.Right.Key, Effective: er.Effective}
