@@ -88,6 +88,8 @@ func NewHandler(client *ent.Client, cfg Config) http.Handler {
 	srv.Use(transactioner{entgql.Transactioner{TxOpener: client, SkipTxFunc: entgql.SkipIfHasFields(signInOperations...)}})
 	responses := newResponseCache(responseCacheMinBytes, responseCacheEntryBytes, responseCacheBytes)
 	srv.Use(responses)
+	// Root fields only: generated/fastpath.go writes lists of effective rights
+	// without per-field middleware, so an AroundFields here would miss those fields.
 	srv.AroundRootFields(nameOperation)
 	srv.AroundRootFields(guard)
 	srv.AroundResponses(inputErrors)

@@ -14,7 +14,8 @@ package generated
 // bytes: the fields are gqlgen's collected fields in their order, each written
 // once per alias, and every value is written by the generated marshaller that
 // gqlgen's own field function calls. Any field it does not know (an edge that
-// loads, a deferred fragment…) leaves the whole list to gqlgen.
+// loads, a deferred fragment…) leaves the whole list to gqlgen. It runs no field
+// middleware: graph/handler.go registers none (only root-field middleware).
 
 import (
 	"bytes"
