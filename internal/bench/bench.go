@@ -66,6 +66,9 @@ type OpResult struct {
 	RawSQLP50          time.Duration
 	Ratio              float64
 	ServerP99          time.Duration
+	// StealPercent is the share of this machine's CPU time that its hypervisor gave
+	// to other machines while the operation ran (nil: not known, not Linux).
+	StealPercent *float64
 }
 
 // Report is a whole run.
@@ -136,7 +139,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			break
 		}
 		r.progress("%-17s running…", op.name)
+		before, ok1 := readCPUTimes()
 		res := op.run(ctx)
+		after, ok2 := readCPUTimes()
+		res.StealPercent = stealPercent(before, after, ok1 && ok2)
 		res.Name = op.name
 		res.Target = op.target
 		res.Met = op.met(res)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -121,6 +122,13 @@ func TestRun(t *testing.T) {
 		if rep.PeakRSSBytes <= 0 {
 			t.Errorf("peak RSS %d", rep.PeakRSSBytes)
 		}
+		if runtime.GOOS == "linux" { // where /proc/stat tells the CPU time stolen
+			for _, op := range rep.Ops {
+				if op.StealPercent == nil || *op.StealPercent < 0 || *op.StealPercent > 100 {
+					t.Errorf("%s: steal %v", op.Name, op.StealPercent)
+				}
+			}
+		}
 		for _, name := range allOps {
 			if !strings.Contains(out.String(), name) || !strings.Contains(progress.String(), name) {
 				t.Errorf("%s missing from the table or the progress lines", name)
@@ -145,7 +153,8 @@ func TestRun(t *testing.T) {
 			t.Errorf("JSON op: %v", first)
 		}
 		var back bench.Report
-		if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back.Ops) != len(rep.Ops) || back.Ops[0].Count != rep.Ops[0].Count || back.Ops[0].ServerP99 != rep.Ops[0].ServerP99 {
+		if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back.Ops) != len(rep.Ops) || back.Ops[0].Count != rep.Ops[0].Count || back.Ops[0].ServerP99 != rep.Ops[0].ServerP99 ||
+			(back.Ops[0].StealPercent == nil) != (rep.Ops[0].StealPercent == nil) {
 			t.Errorf("JSON report does not read back: %v", err)
 		}
 

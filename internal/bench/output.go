@@ -48,17 +48,20 @@ func (rep *Report) Print(w io.Writer, asJSON bool) error {
 		return enc.Encode(rep)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "op\tcount\terrors\tp50 ms\tp95 ms\tp99 ms\tserver p99 ≤ ms\tper second\traw SQL p50 ms\tratio\ttarget\tmet\t")
+	fmt.Fprintln(tw, "op\tcount\terrors\tp50 ms\tp95 ms\tp99 ms\tserver p99 ≤ ms\tper second\traw SQL p50 ms\tratio\tsteal %\ttarget\tmet\t")
 	for _, op := range rep.Ops {
-		raw, ratio, server := "-", "-", "-"
+		raw, ratio, server, steal := "-", "-", "-", "-"
+		if op.StealPercent != nil {
+			steal = strconv.FormatFloat(*op.StealPercent, 'f', 0, 64)
+		}
 		if op.RawSQLP50 > 0 {
 			raw, ratio = ms(op.RawSQLP50), strconv.FormatFloat(op.Ratio, 'f', 1, 64)+"x"
 		}
 		if op.ServerP99 > 0 {
 			server = ms(op.ServerP99)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t\n", op.Name, op.Count, op.Errors,
-			ms(op.P50), ms(op.P95), ms(op.P99), server, op.PerSecond, raw, ratio, op.Target, metString(op.Met))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t\n", op.Name, op.Count, op.Errors,
+			ms(op.P50), ms(op.P95), ms(op.P99), server, op.PerSecond, raw, ratio, steal, op.Target, metString(op.Met))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -93,6 +96,8 @@ type jsonOp struct {
 	RawSQLP50Ms float64 `json:"rawSqlP50Ms,omitempty"`
 	Ratio       float64 `json:"ratio,omitempty"`
 	ServerP99Ms float64 `json:"serverP99Ms,omitempty"`
+	// StealPercent is omitted when not known.
+	StealPercent *float64 `json:"stealPercent,omitempty"`
 }
 
 // MarshalJSON writes the result with durations in milliseconds (p50Ms, …).
@@ -100,7 +105,8 @@ func (op OpResult) MarshalJSON() ([]byte, error) {
 	return json.Marshal(jsonOp{Name: op.Name, Count: op.Count, Errors: op.Errors,
 		P50Ms: msFloat(op.P50), P95Ms: msFloat(op.P95), P99Ms: msFloat(op.P99), MaxMs: msFloat(op.Max),
 		PerSecond: math.Round(op.PerSecond*10) / 10, Target: op.Target, Met: op.Met,
-		RawSQLP50Ms: msFloat(op.RawSQLP50), Ratio: math.Round(op.Ratio*100) / 100, ServerP99Ms: msFloat(op.ServerP99)})
+		RawSQLP50Ms: msFloat(op.RawSQLP50), Ratio: math.Round(op.Ratio*100) / 100, ServerP99Ms: msFloat(op.ServerP99),
+		StealPercent: roundedPercent(op.StealPercent)})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
@@ -112,8 +118,17 @@ func (op *OpResult) UnmarshalJSON(b []byte) error {
 	fromMs := func(v float64) time.Duration { return time.Duration(math.Round(v * float64(time.Millisecond))) }
 	*op = OpResult{Name: j.Name, Count: j.Count, Errors: j.Errors, P50: fromMs(j.P50Ms), P95: fromMs(j.P95Ms),
 		P99: fromMs(j.P99Ms), Max: fromMs(j.MaxMs), PerSecond: j.PerSecond, Target: j.Target, Met: j.Met,
-		RawSQLP50: fromMs(j.RawSQLP50Ms), Ratio: j.Ratio, ServerP99: fromMs(j.ServerP99Ms)}
+		RawSQLP50: fromMs(j.RawSQLP50Ms), Ratio: j.Ratio, ServerP99: fromMs(j.ServerP99Ms), StealPercent: j.StealPercent}
 	return nil
+}
+
+// roundedPercent rounds a percentage to one decimal.
+func roundedPercent(p *float64) *float64 {
+	if p == nil {
+		return nil
+	}
+	v := math.Round(*p*10) / 10
+	return &v
 }
 
 type jsonReport struct {
