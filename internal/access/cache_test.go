@@ -24,7 +24,6 @@ func TestRequestRevisionCoalescedAndFresh(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { cache.Close() })
-		cache.CoalesceRevisionReads() // as on MySQL, whichever the store
 		read := func() int64 {
 			rev, ok, err := access.RequestRevision(access.WithCache(context.Background(), cache), accountID)
 			if err != nil || !ok {

@@ -15,9 +15,6 @@ func CheckDerivedSnapshots(on bool) (restore func()) {
 // RevisionQueries counts the revision reads c has sent to the database.
 func (c *Cache) RevisionQueries() int64 { return c.queries.Load() }
 
-// CoalesceRevisionReads makes c share revision reads on any store, as on MySQL.
-func (c *Cache) CoalesceRevisionReads() { c.coalesce = true }
-
 // SetChunkSize makes bulk reads and writes take n users at a time and returns what
 // restores the size.
 func SetChunkSize(n int) (restore func()) {
