@@ -6,35 +6,43 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
-// client speaks to one Latchkey server over a shared connection pool.
+// client speaks to one Latchkey server over a shared pool of keep-alive
+// connections. It is fasthttp's rather than net/http's because the client shares
+// the server's two cores: per check, net/http's client took 59–74 µs of CPU
+// (a read and a write goroutine per connection, a handoff to each per request)
+// and fasthttp's 36–40 µs, against about 110 µs of the server's (16 clients as
+// fast as they go, same server, this machine).
 type client struct {
 	base      string
 	token     string
 	scimToken string
-	http      *http.Client
+	http      *fasthttp.Client
 }
 
+// requestTimeout bounds one request: bulk operations on tens of thousands of users
+// may take a while, and a request that hangs still ends the run.
+const requestTimeout = 5 * time.Minute
+
 func newClient(base, token string, conns int) *client {
-	tr := &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		MaxIdleConns:        2*conns + 16,
-		MaxIdleConnsPerHost: conns + 8,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-	}
 	return &client{
 		base:  strings.TrimRight(base, "/"),
 		token: token,
-		// Bulk operations on tens of thousands of users may take a while; a
-		// request that hangs still ends the run.
-		http: &http.Client{Transport: tr, Timeout: 5 * time.Minute},
+		http: &fasthttp.Client{
+			MaxConnsPerHost:     conns + 8,
+			MaxIdleConnDuration: 90 * time.Second,
+			// Send paths and queries (SCIM filters) byte for byte as built.
+			DisablePathNormalizing: true,
+			// The server's own header is the one that counts.
+			NoDefaultUserAgentHeader: true,
+		},
 	}
 }
 
@@ -63,16 +71,16 @@ func (e *GraphQLError) Error() string {
 // roundTrip sends one request and reads the whole answer. The latency is the wall
 // time from sending to the last byte of the body.
 func (c *client) roundTrip(ctx context.Context, method, path, contentType, token string, body []byte, header ...string) (int, []byte, time.Duration, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return 0, nil, 0, err
 	}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(c.base + path)
+	req.Header.SetMethod(method)
 	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+		req.Header.SetContentType(contentType)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -80,18 +88,20 @@ func (c *client) roundTrip(ctx context.Context, method, path, contentType, token
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	start := time.Now()
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, nil, time.Since(start), fmt.Errorf("%s %s: %w", method, path, err)
+	if body != nil {
+		req.SetBodyRaw(body)
 	}
-	raw, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	deadline := time.Now().Add(requestTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	start := time.Now()
+	err := c.http.DoDeadline(req, resp, deadline)
 	elapsed := time.Since(start)
 	if err != nil {
-		return resp.StatusCode, nil, elapsed, fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
+		return 0, nil, elapsed, fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	return resp.StatusCode, raw, elapsed, nil
+	return resp.StatusCode(), bytes.Clone(resp.Body()), elapsed, nil
 }
 
 // gql posts a GraphQL request and decodes its data into out (when not nil). Any
