@@ -48,6 +48,7 @@ type benchArgs struct {
 	Account     string
 	Duration    time.Duration
 	Concurrency int
+	CanRate     float64
 	JSON        bool
 	NoRawSQL    bool
 	Ops         []string
@@ -59,7 +60,7 @@ type benchArgs struct {
 // the server under test.
 func Bench(ctx context.Context, cfg Config, args benchArgs, stdout, progress io.Writer) error {
 	o := bench.Options{URL: args.URL, Token: args.Token, SCIMToken: args.SCIMToken, Duration: args.Duration,
-		Concurrency: args.Concurrency, Ops: args.Ops, Out: stdout, JSON: args.JSON, Progress: progress}
+		Concurrency: args.Concurrency, CanRate: args.CanRate, Ops: args.Ops, Out: stdout, JSON: args.JSON, Progress: progress}
 	if args.Token == "" || !args.NoRawSQL {
 		log := newLogger(cfg)
 		st, err := store.Open(ctx, cfg.Database, store.WithLogger(log))

@@ -29,7 +29,8 @@ type Options struct {
 	Token       string        // bearer token of an Admin of the account (GraphQL)
 	SCIMToken   string        // SCIM bearer token; empty: create one with createScimToken at start and revoke it at the end
 	Duration    time.Duration // how long each timed operation runs (default 10s)
-	Concurrency int           // clients for the concurrent `can` operation (default 16); the other read ops use min(4, Concurrency) clients; SCIM create is sequential
+	Concurrency int           // clients for the concurrent `can` operations (default 16); the other read ops use min(4, Concurrency) clients; SCIM create is sequential
+	CanRate     float64       // checks a second the clients of canPaced send together (default 3000, the target's rate)
 	Subject     string        // userName of the user the per-user reads ask about (default "bench.subject@seed.example")
 	Selection   string        // department whose users the bulk operations select (default "Claims")
 	Ops         []string      // run only these operations (by name, see Op*); empty: all of them
@@ -44,6 +45,7 @@ type Options struct {
 const (
 	DefaultDuration    = 10 * time.Second
 	DefaultConcurrency = 16
+	DefaultCanRate     = 3000
 	DefaultSubject     = "bench.subject@seed.example"
 	DefaultSelection   = "Claims"
 )
@@ -81,7 +83,9 @@ type Report struct {
 
 // Operation names, in the order they run.
 const (
-	OpCan             = "can"
+	OpCan = "can"
+	// OpCanPaced is can with the clients sending Options.CanRate checks a second.
+	OpCanPaced        = "canPaced"
 	OpCanBatch        = "canBatch"
 	OpEffectiveRights = "effectiveRights"
 	// OpEffectiveRightsFresh is effectiveRights asking for a fresh answer each time.
@@ -207,6 +211,9 @@ func withDefaults(o Options) Options {
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
+	}
+	if o.CanRate <= 0 {
+		o.CanRate = DefaultCanRate
 	}
 	if o.Subject == "" {
 		o.Subject = DefaultSubject

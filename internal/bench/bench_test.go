@@ -54,12 +54,12 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
-var readOps = []string{bench.OpCan, bench.OpCanBatch, bench.OpEffectiveRights, bench.OpEffectiveRightsFresh, bench.OpUsersWithRole,
+var readOps = []string{bench.OpCan, bench.OpCanPaced, bench.OpCanBatch, bench.OpEffectiveRights, bench.OpEffectiveRightsFresh, bench.OpUsersWithRole,
 	bench.OpWhoCan, bench.OpBulkSummary, bench.OpSCIMUserNameEq}
 
 // timedOps are the reads run by many clients for the duration (bulkSummary repeats
 // one request after another).
-var timedOps = []string{bench.OpCan, bench.OpCanBatch, bench.OpEffectiveRights, bench.OpEffectiveRightsFresh, bench.OpUsersWithRole,
+var timedOps = []string{bench.OpCan, bench.OpCanPaced, bench.OpCanBatch, bench.OpEffectiveRights, bench.OpEffectiveRightsFresh, bench.OpUsersWithRole,
 	bench.OpWhoCan, bench.OpSCIMUserNameEq}
 
 var allOps = append(slices.Clone(readOps), bench.OpBulkApplyRole, bench.OpBulkLinkUserType, bench.OpSCIMCreate)

@@ -62,6 +62,8 @@ func (r *runner) operations() []operation {
 	ops := []operation{
 		{name: OpCan, target: "p99 ≤ 5 ms, ≥ 3000/s", run: r.opCan, raw: r.rawCan,
 			met: func(res OpResult) *bool { return met(res, res.P99 <= 5*time.Millisecond && res.PerSecond >= 3000) }},
+		{name: OpCanPaced, target: "p99 ≤ 5 ms at ≥ 3000/s sent", run: r.opCanPaced, raw: r.rawCan,
+			met: func(res OpResult) *bool { return met(res, res.P99 <= 5*time.Millisecond && r.o.CanRate >= 3000) }},
 		{name: OpCanBatch, target: "p99 ≤ 20 ms", run: r.opCanBatch, raw: r.rawCanBatch, met: le(p99, 20*time.Millisecond)},
 		{name: OpEffectiveRights, target: "p95 ≤ 10 ms", run: r.opEffectiveRights, raw: r.rawEffectiveRights, met: le(p95, 10*time.Millisecond)},
 		{name: OpEffectiveRightsFresh, target: "p95 ≤ 10 ms", run: r.opEffectiveRightsFresh, raw: r.rawEffectiveRightsTime, met: le(p95, 10*time.Millisecond)},
@@ -83,11 +85,22 @@ func met(res OpResult, ok bool) *bool {
 	return &v
 }
 
-// timed runs call from clients goroutines for the run's duration, after one
-// unmeasured warm-up call per client (whose failures still count). i numbers the
-// calls, for rotating over inputs. The server's latency histogram, read before
-// and after, gives the p99 of its own handling of the measured requests.
+// timed runs call from clients goroutines for the run's duration, each calling
+// again as soon as its call returns (see paced for the other way to load the
+// server).
 func (r *runner) timed(ctx context.Context, name string, clients int, call func(ctx context.Context, i int) (time.Duration, error)) OpResult {
+	return r.measure(ctx, name, clients, 0, call)
+}
+
+// measure runs call from clients goroutines for the run's duration, after one
+// unmeasured warm-up call per client (whose failures still count). i numbers the
+// calls, for rotating over inputs. With rate 0 each client calls again as soon as
+// its call returns; otherwise the clients together start rate calls a second on a
+// fixed schedule, and a call's latency counts from when it was due, so a call
+// that starts late because the server fell behind counts its wait (no
+// coordinated omission). The server's latency histogram, read before and after,
+// gives the p99 of its own handling of the measured requests.
+func (r *runner) measure(ctx context.Context, name string, clients int, rate float64, call func(ctx context.Context, i int) (time.Duration, error)) OpResult {
 	s := &sampler{}
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -102,15 +115,39 @@ func (r *runner) timed(ctx context.Context, name string, clients int, call func(
 	before, serverErr := r.serverLatencies(ctx)
 	start := time.Now()
 	deadline := start.Add(r.o.Duration)
+	var due func() (time.Time, bool) // when the next call is due; false: none is
+	if rate > 0 {
+		var tickets atomic.Int64
+		interval := float64(time.Second) / rate
+		due = func() (time.Time, bool) {
+			at := start.Add(time.Duration(float64(tickets.Add(1)-1) * interval))
+			return at, at.Before(deadline)
+		}
+	}
 	for range clients {
 		wg.Go(func() {
 			for ctx.Err() == nil {
+				var late time.Duration
+				if due != nil {
+					at, ok := due()
+					if !ok {
+						return
+					}
+					// Late because this client's previous call was still running:
+					// that wait is the server's and counts. Timers wake up to a
+					// millisecond late when a machine idles; that wait is this
+					// client's, and does not.
+					if late = time.Since(at); late <= 0 && !sleepUntil(ctx, at) {
+						return
+					}
+					late = max(late, 0)
+				}
 				d, err := call(ctx, int(next.Add(1)-1))
 				if ctx.Err() != nil {
 					return
 				}
-				s.record(d, err)
-				if !time.Now().Before(deadline) {
+				s.record(late+d, err)
+				if due == nil && !time.Now().Before(deadline) {
 					return
 				}
 			}
@@ -131,6 +168,22 @@ func (r *runner) timed(ctx context.Context, name string, clients int, call func(
 	return res
 }
 
+// sleepUntil waits until t; false when ctx ended first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	wait := time.Until(t)
+	if wait <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 func (r *runner) noteErrors(name string, s *sampler) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -142,9 +195,21 @@ func (r *runner) noteErrors(name string, s *sampler) {
 // --- can ---
 
 func (r *runner) opCan(ctx context.Context) OpResult {
+	return r.measure(ctx, OpCan, r.o.Concurrency, 0, r.canCall())
+}
+
+// opCanPaced is can at the rate of Options.CanRate: the latency of a given load,
+// where can measures the most the clients get out of the server (on a shared
+// machine: the queue of 16 closed-loop clients at saturation).
+func (r *runner) opCanPaced(ctx context.Context) OpResult {
+	return r.measure(ctx, OpCanPaced, r.o.Concurrency, r.o.CanRate, r.canCall())
+}
+
+// canCall asks one of r.checks per call and keeps the answers for rawCan.
+func (r *runner) canCall() func(ctx context.Context, i int) (time.Duration, error) {
 	answers := make([]atomic.Int32, len(r.checks)) // 0 unknown, 1 no, 2 yes
 	r.canAnswers = answers
-	return r.timed(ctx, OpCan, r.o.Concurrency, func(ctx context.Context, i int) (time.Duration, error) {
+	return func(ctx context.Context, i int) (time.Duration, error) {
 		k := r.checks[i%len(r.checks)]
 		vars := map[string]any{"u": r.subject, "r": k.Right, "d": k.DataSet, "n": nil}
 		if k.Node != "" {
@@ -165,7 +230,7 @@ func (r *runner) opCan(ctx context.Context) OpResult {
 			answers[i%len(r.checks)].Store(v)
 		}
 		return d, err
-	})
+	}
 }
 
 func (r *runner) rawCan(ctx context.Context) (time.Duration, error) {
