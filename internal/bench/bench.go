@@ -85,7 +85,9 @@ type Report struct {
 const (
 	OpCan = "can"
 	// OpCanPaced is can with the clients sending Options.CanRate checks a second.
-	OpCanPaced        = "canPaced"
+	OpCanPaced = "canPaced"
+	// OpHealthz is the floor: the least an answer takes, at saturation.
+	OpHealthz         = "healthz"
 	OpCanBatch        = "canBatch"
 	OpEffectiveRights = "effectiveRights"
 	// OpEffectiveRightsFresh is effectiveRights asking for a fresh answer each time.

@@ -64,6 +64,7 @@ func (r *runner) operations() []operation {
 			met: func(res OpResult) *bool { return met(res, res.P99 <= 5*time.Millisecond && res.PerSecond >= 3000) }},
 		{name: OpCanPaced, target: "p99 ≤ 5 ms at ≥ 3000/s sent", run: r.opCanPaced, raw: r.rawCan,
 			met: func(res OpResult) *bool { return met(res, res.P99 <= 5*time.Millisecond && r.o.CanRate >= 3000) }},
+		{name: OpHealthz, target: "none: the machine's floor", run: r.opHealthz, met: func(OpResult) *bool { return nil }},
 		{name: OpCanBatch, target: "p99 ≤ 20 ms", run: r.opCanBatch, raw: r.rawCanBatch, met: le(p99, 20*time.Millisecond)},
 		{name: OpEffectiveRights, target: "p95 ≤ 10 ms", run: r.opEffectiveRights, raw: r.rawEffectiveRights, met: le(p95, 10*time.Millisecond)},
 		{name: OpEffectiveRightsFresh, target: "p95 ≤ 10 ms", run: r.opEffectiveRightsFresh, raw: r.rawEffectiveRightsTime, met: le(p95, 10*time.Millisecond)},
@@ -203,6 +204,19 @@ func (r *runner) opCan(ctx context.Context) OpResult {
 // machine: the queue of 16 closed-loop clients at saturation).
 func (r *runner) opCanPaced(ctx context.Context) OpResult {
 	return r.measure(ctx, OpCanPaced, r.o.Concurrency, r.o.CanRate, r.canCall())
+}
+
+// opHealthz is GET /healthz from as many clients as can, as fast as they go: the
+// least work an answer takes (no database, no GraphQL), so its p99 at saturation is
+// what any request gets on this machine with that many clients sharing its cores.
+func (r *runner) opHealthz(ctx context.Context) OpResult {
+	return r.timed(ctx, OpHealthz, r.o.Concurrency, func(ctx context.Context, _ int) (time.Duration, error) {
+		status, raw, d, err := r.c.roundTrip(ctx, http.MethodGet, "/healthz", "", "", nil)
+		if err == nil && (status != http.StatusOK || string(raw) != "ok\n") {
+			err = &HTTPError{Method: http.MethodGet, Path: "/healthz", Status: status, Body: clip(string(raw), 100)}
+		}
+		return d, err
+	})
 }
 
 // canCall asks one of r.checks per call and keeps the answers for rawCan.
