@@ -87,8 +87,7 @@ func met(res OpResult, ok bool) *bool {
 }
 
 // timed runs call from clients goroutines for the run's duration, each calling
-// again as soon as its call returns (see paced for the other way to load the
-// server).
+// again as soon as its call returns (measure with a rate is the other way).
 func (r *runner) timed(ctx context.Context, name string, clients int, call func(ctx context.Context, i int) (time.Duration, error)) OpResult {
 	return r.measure(ctx, name, clients, 0, call)
 }
@@ -97,10 +96,10 @@ func (r *runner) timed(ctx context.Context, name string, clients int, call func(
 // unmeasured warm-up call per client (whose failures still count). i numbers the
 // calls, for rotating over inputs. With rate 0 each client calls again as soon as
 // its call returns; otherwise the clients together start rate calls a second on a
-// fixed schedule, and a call's latency counts from when it was due, so a call
-// that starts late because the server fell behind counts its wait (no
-// coordinated omission). The server's latency histogram, read before and after,
-// gives the p99 of its own handling of the measured requests.
+// fixed schedule, and a call that starts late because its client was still in the
+// previous one counts its latency from when it was due (no coordinated omission).
+// The server's latency histogram, read before and after, gives the p99 of its own
+// handling of the measured requests.
 func (r *runner) measure(ctx context.Context, name string, clients int, rate float64, call func(ctx context.Context, i int) (time.Duration, error)) OpResult {
 	s := &sampler{}
 	var next atomic.Int64
