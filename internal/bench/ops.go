@@ -28,7 +28,6 @@ type operation struct {
 
 // Queries, as a frontend or service would send them.
 const (
-	qCan           = `query($u: ID!, $r: String!, $d: ID!, $n: ID) { can(userId: $u, right: $r, dataSetId: $d, nodeId: $n) }`
 	qCanBatch      = `query($u: ID!, $c: [CheckInput!]!) { canBatch(userId: $u, checks: $c) }`
 	qUsersWithRole = `query($role: ID!) { users(first: 50, where: {withRole: $role}) { totalCount edges { node { id userName } } } }`
 	qWhoCan        = `query($r: String!, $d: ID!, $n: ID) { whoCan(right: $r, dataSetId: $d, nodeId: $n, first: 50) { totalCount edges { node { id } } } }`
@@ -38,6 +37,10 @@ const (
   roles { role { id name } count }
   userTypes { userType { id name } count } } }`
 )
+
+// QueryCan asks whether user $u may use right $r on data set $d (at node $n): the
+// can operations.
+const QueryCan = `query($u: ID!, $r: String!, $d: ID!, $n: ID) { can(userId: $u, right: $r, dataSetId: $d, nodeId: $n) }`
 
 // QueryEffectiveRights asks for the effective rights of user $u with their sources,
 // as an admin frontend shows them (the effectiveRights operations).
@@ -231,7 +234,7 @@ func (r *runner) canCall() func(ctx context.Context, i int) (time.Duration, erro
 		var out struct {
 			Can *bool `json:"can"`
 		}
-		d, err := r.c.gqlFresh(ctx, qCan, vars, &out)
+		d, err := r.c.gqlFresh(ctx, QueryCan, vars, &out)
 		if err == nil && out.Can == nil {
 			err = errors.New("can answered null")
 		}
