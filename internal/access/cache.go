@@ -4,8 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -193,35 +193,36 @@ func callerScope(ctx context.Context) string {
 	if v == nil {
 		return ""
 	}
-	return fmt.Sprintf("%s:%d", v.Kind, v.ActorID)
+	return string(v.Kind) + ":" + strconv.Itoa(v.ActorID)
 }
 
-// scope is where one read may be cached: the cache and the key prefix, or nil when
-// the read is not cacheable (no cache in the request, c is a transaction, no
-// account).
+// scope is where one read may be cached: the cache and the key prefix; the zero
+// scope when the read is not cacheable (no cache in the request, c is a
+// transaction, no account). A value, not a pointer: a check takes several scopes,
+// and each was an allocation.
 type scope struct {
 	c    *Cache
 	base cacheKey
 }
 
-func cacheScope(ctx context.Context, c *gen.Client, accountID int, perCaller bool) (*scope, error) {
+func cacheScope(ctx context.Context, c *gen.Client, accountID int, perCaller bool) (scope, error) {
 	rc, _ := ctx.Value(cacheCtxKey{}).(*requestCache)
 	if rc == nil || c != rc.c.root || accountID == 0 {
-		return nil, nil
+		return scope{}, nil
 	}
 	rev, err := rc.revision(ctx, accountID)
 	if err != nil {
-		return nil, err
+		return scope{}, err
 	}
-	s := &scope{c: rc.c, base: cacheKey{account: accountID, rev: rev}}
+	s := scope{c: rc.c, base: cacheKey{account: accountID, rev: rev}}
 	if perCaller {
 		s.base.caller = callerScope(ctx)
 	}
 	return s, nil
 }
 
-func (s *scope) get(kind string, id int) (any, bool) {
-	if s == nil {
+func (s scope) get(kind string, id int) (any, bool) {
+	if s.c == nil {
 		return nil, false
 	}
 	k := s.base
@@ -229,8 +230,8 @@ func (s *scope) get(kind string, id int) (any, bool) {
 	return s.c.entries.Get(k)
 }
 
-func (s *scope) add(kind string, id int, v any) {
-	if s != nil {
+func (s scope) add(kind string, id int, v any) {
+	if s.c != nil {
 		k := s.base
 		k.kind, k.id = kind, id
 		s.c.entries.Add(k, v)
