@@ -102,7 +102,7 @@ func NewServer(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 
-	handler := withRequestID(withAccessLog(log, withMetrics(reg, mux, withBodyLimit(cfg.MaxBodyBytes, withClientAddr(mux)))))
+	handler := withRequestContext(withAccessLog(log, withMetrics(reg, mux, withBodyLimit(cfg.MaxBodyBytes, mux))))
 	return &Server{Handler: handler, Auth: authn, Keys: keys, Identity: ids, Close: closeAuth}, nil
 }
 
@@ -124,13 +124,6 @@ func peakRSS() prometheus.Collector {
 			}
 			return 0
 		})
-}
-
-// withClientAddr puts the client's address in the context, for rate limits.
-func withClientAddr(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(viewer.WithClientAddr(r.Context(), auth.RemoteIPKey(r))))
-	})
 }
 
 // signInOrAuthenticated serves requests that only sign in (login, acceptInvitation…)
@@ -268,9 +261,11 @@ func portOf(addr string) string {
 	return addr
 }
 
-// withRequestID gives every request an id (the caller's X-Request-Id when sane),
-// echoed in the response and carried in the context for logs and the audit log.
-func withRequestID(next http.Handler) http.Handler {
+// withRequestContext gives every request an id (the caller's X-Request-Id when
+// sane), echoed in the response and carried in the context for logs and the audit
+// log, and puts the client's address in the context, for rate limits: one copy of
+// the request for both.
+func withRequestContext(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
 		if id == "" || len(id) > 100 {
@@ -279,7 +274,8 @@ func withRequestID(next http.Handler) http.Handler {
 			id = hex.EncodeToString(b[:])
 		}
 		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(viewer.WithRequestID(r.Context(), id)))
+		ctx := viewer.WithClientAddr(viewer.WithRequestID(r.Context(), id), auth.RemoteIPKey(r))
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -310,6 +306,10 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 
 func withAccessLog(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !log.Enabled(r.Context(), slog.LevelInfo) {
+			next.ServeHTTP(w, r) // nothing to log: no recorder, no values boxed for nothing
+			return
+		}
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
