@@ -198,7 +198,7 @@ func (r *runner) noteErrors(name string, s *sampler) {
 // --- can ---
 
 func (r *runner) opCan(ctx context.Context) OpResult {
-	return r.measure(ctx, OpCan, r.o.Concurrency, 0, r.canCall())
+	return r.timed(ctx, OpCan, r.o.Concurrency, r.canCall())
 }
 
 // opCanPaced is can at the rate of Options.CanRate: the latency of a given load,
