@@ -128,6 +128,7 @@ func command(cfg *Config, stdout io.Writer) *cli.Command {
 	var token tokenArgs
 	var seedArgs seedArgs
 	var benchArgs benchArgs
+	var bareAddr string
 	serve := func(ctx context.Context, cmd *cli.Command) error {
 		if cmd.Args().Present() {
 			return fmt.Errorf("unknown command %q (commands: serve, migrate, bootstrap, rotate-keys, token, seed, bench)", cmd.Args().First())
@@ -180,10 +181,15 @@ func command(cfg *Config, stdout io.Writer) *cli.Command {
 					&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of a table", Destination: &benchArgs.JSON},
 					&cli.BoolFlag{Name: "no-raw-sql", Usage: "skip the comparison with hand-written SQL (when --database is not the server's)", Destination: &benchArgs.NoRawSQL},
 					&cli.StringSliceFlag{Name: "ops", Usage: "run only these operations (comma-separated names as in the table, e.g. can,whoCan)", Destination: &benchArgs.Ops},
+					&cli.BoolFlag{Name: "bare", Usage: "instead of a server at --url, serve the bare stack (net/http and gqlgen over the schema, can answering true; no database) in a process of its own and run " +
+						strings.Join(bench.BareOps, ", ") + " against it", Destination: &benchArgs.Bare},
 				),
 				Action: func(ctx context.Context, cmd *cli.Command) error {
 					return Bench(ctx, *cfg, benchArgs, stdout, cmd.Root().ErrWriter)
 				}},
+			{Name: bareServerCommand, Usage: "serve the bare stack for bench --bare", Hidden: true,
+				Flags:  []cli.Flag{&cli.StringFlag{Name: "addr", Value: "127.0.0.1:0", Usage: "address to listen on", Destination: &bareAddr}},
+				Action: func(ctx context.Context, _ *cli.Command) error { return serveBare(ctx, bareAddr, stdout) }},
 		},
 	}
 }

@@ -51,17 +51,26 @@ type benchArgs struct {
 	CanRate     float64
 	JSON        bool
 	NoRawSQL    bool
+	Bare        bool
 	Ops         []string
 }
 
 // Bench drives the server at args.URL and prints the table (or JSON). Without a
 // token it signs one for the seeded operator from the database's keys; the same
 // database gives the raw-SQL comparison. It never migrates: the database belongs to
-// the server under test.
+// the server under test. With args.Bare it serves the bare stack itself (bare.go)
+// and drives that instead.
 func Bench(ctx context.Context, cfg Config, args benchArgs, stdout, progress io.Writer) error {
 	o := bench.Options{URL: args.URL, Token: args.Token, SCIMToken: args.SCIMToken, Duration: args.Duration,
 		Concurrency: args.Concurrency, CanRate: args.CanRate, Ops: args.Ops, Out: stdout, JSON: args.JSON, Progress: progress}
-	if args.Token == "" || !args.NoRawSQL {
+	if args.Bare {
+		url, stop, err := startBare(ctx, progress)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		o.URL, o.Token, o.Bare = url, "bare", true
+	} else if args.Token == "" || !args.NoRawSQL {
 		log := newLogger(cfg)
 		st, err := store.Open(ctx, cfg.Database, store.WithLogger(log))
 		if err != nil {

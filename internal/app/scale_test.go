@@ -1,7 +1,10 @@
 package app_test
 
 import (
+	"context"
 	"encoding/json"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -100,5 +103,55 @@ func testSeedAndBench(t *testing.T, dbURL string) {
 	// to do.
 	if r := latchkey(t, ctx, cmd("bench", "--url", env.Server.URL, "--account", "nope")...); r.code == 0 || !strings.Contains(r.stderr, "--token") {
 		t.Errorf("bench without a seeded account: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// asLatchkey, set to 1 in a test binary's environment, makes it latchkey: a command
+// that runs latchkey again as a child (bench --bare runs its bare-server command
+// so) runs this binary, which TestMain hands to app.Main.
+const asLatchkey = "LATCHKEY_TEST_AS_LATCHKEY"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asLatchkey) == "1" {
+		os.Exit(app.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// TestBenchBare runs bench --bare as the README does: it serves the bare stack in a
+// process of its own and drives the bare operations against it, with no database
+// and no token.
+func TestBenchBare(t *testing.T) {
+	t.Setenv(asLatchkey, "1")
+	ctx := t.Context()
+	r := latchkey(t, ctx, "bench", "--bare", "--duration", "100ms", "--concurrency", "4", "--can-rate", "400", "--json")
+	if r.code != 0 {
+		t.Fatalf("bench --bare: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	var out bench.Report
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("bench --bare --json did not print one JSON object (%v): %q", err, r.stdout)
+	}
+	var names []string
+	for _, op := range out.Ops {
+		names = append(names, op.Name)
+		if op.Count == 0 || op.Errors != 0 || op.P99 <= 0 {
+			t.Errorf("%s: %+v", op.Name, op)
+		}
+		// can's targets are judged as against Latchkey; the floors have none.
+		if hasTarget := op.Name == bench.OpCan || op.Name == bench.OpCanPaced; (op.Met != nil) != hasTarget {
+			t.Errorf("%s: verdict %v", op.Name, op.Met)
+		}
+	}
+	if !slices.Equal(names, bench.BareOps) {
+		t.Errorf("bench --bare ran %v, want %v", names, bench.BareOps)
+	}
+	if len(out.Notes) > 0 || out.PeakRSSBytes != 0 {
+		t.Errorf("notes %q, peak RSS %d: the bare stack has no database or metrics to speak of", out.Notes, out.PeakRSSBytes)
+	}
+
+	// Only the bare operations run against the bare stack.
+	if r := latchkey(t, ctx, "bench", "--bare", "--ops", bench.OpWhoCan); r.code == 0 || !strings.Contains(r.stderr, bench.OpTypename) {
+		t.Errorf("bench --bare --ops whoCan: exit %d, stderr %q", r.code, r.stderr)
 	}
 }

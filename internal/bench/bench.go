@@ -39,6 +39,11 @@ type Options struct {
 	Out         io.Writer     // where the table (or JSON) is printed (nil: nowhere)
 	JSON        bool          // print one JSON object instead of a table
 	Progress    io.Writer     // one line per operation as it starts and ends (nil: silent)
+	// Bare says the server at URL is not Latchkey but the bare stack under it, as
+	// `latchkey bench --bare` serves it: gqlgen's handler over the generated schema,
+	// whose can answers true without authentication or a database. Only BareOps
+	// run, asking about made-up ids, with no setup, raw SQL or server metrics.
+	Bare bool
 }
 
 // Defaults of Options.
@@ -87,7 +92,9 @@ const (
 	// OpCanPaced is can with the clients sending Options.CanRate checks a second.
 	OpCanPaced = "canPaced"
 	// OpHealthz is the floor: the least an answer takes, at saturation.
-	OpHealthz         = "healthz"
+	OpHealthz = "healthz"
+	// OpTypename is the least a GraphQL answer takes, at saturation.
+	OpTypename        = "typename"
 	OpCanBatch        = "canBatch"
 	OpEffectiveRights = "effectiveRights"
 	// OpEffectiveRightsFresh is effectiveRights asking for a fresh answer each time.
@@ -100,6 +107,9 @@ const (
 	OpSCIMCreate           = "scimCreate"
 	OpSCIMUserNameEq       = "scimUserNameEq"
 )
+
+// BareOps are the operations a run with Options.Bare may ask for.
+var BareOps = []string{OpCan, OpCanPaced, OpHealthz, OpTypename}
 
 // PeakRSSTarget is the memory target printed with Report.PeakRSSBytes.
 const (
@@ -136,7 +146,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := r.setup(ctx); err != nil {
+	if o.Bare {
+		r.setupBare()
+	} else if err := r.setup(ctx); err != nil {
 		return nil, err
 	}
 	rep := &Report{}
@@ -163,19 +175,21 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		rep.Ops = append(rep.Ops, res)
 		r.progress("%-17s %d ok, %d errors, p50 %s, p99 %s", op.name, res.Count, res.Errors, ms(res.P50), ms(res.P99))
 	}
-	if r.raw == nil {
+	if r.raw == nil && !o.Bare {
 		r.note("raw SQL comparison skipped: no database given")
 	}
-	if o.Dialect == "" {
+	if o.Dialect == "" && !o.Bare {
 		r.note("the server's store is unknown (no --database): the bulk operations are judged by SQLite's target")
 	}
-	r.progress("cleaning up and reading the server's peak memory")
-	r.cleanup(ctx)
-	rss, err := r.peakRSS(context.WithoutCancel(ctx))
-	if err != nil {
-		r.note("peak memory: %v", err)
+	if !o.Bare {
+		r.progress("cleaning up and reading the server's peak memory")
+		r.cleanup(ctx)
+		rss, err := r.peakRSS(context.WithoutCancel(ctx))
+		if err != nil {
+			r.note("peak memory: %v", err)
+		}
+		rep.PeakRSSBytes = rss
 	}
-	rep.PeakRSSBytes = rss
 	rep.Duration = time.Since(start)
 	r.mu.Lock()
 	rep.Notes = slices.Clone(r.notes)
@@ -192,6 +206,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 // names none.
 func (r *runner) selected() ([]operation, error) {
 	all := r.operations()
+	if r.o.Bare {
+		all = slices.DeleteFunc(all, func(op operation) bool { return !slices.Contains(BareOps, op.name) })
+	}
 	if len(r.o.Ops) == 0 {
 		return all, nil
 	}

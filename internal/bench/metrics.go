@@ -71,8 +71,14 @@ func (r *runner) peakRSS(ctx context.Context) (int64, error) {
 	return 0, fmt.Errorf("/metrics has none of %s", strings.Join(rssMetrics, ", "))
 }
 
+// errBare is the bare stack's answer to every question about its metrics: it has none.
+var errBare = errors.New("the bare stack serves no metrics")
+
 // serverLatencies reads the server's latency histogram from /metrics.
 func (r *runner) serverLatencies(ctx context.Context) (serverHistogram, error) {
+	if r.o.Bare {
+		return nil, errBare
+	}
 	families, err := r.scrape(ctx)
 	if err != nil {
 		return nil, err
