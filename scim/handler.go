@@ -238,7 +238,9 @@ func (h *Handler) authenticate(r *http.Request) (*viewer.Viewer, error) {
 	}
 	ctx := r.Context()
 	allow := privacy.DecisionContext(ctx, privacy.Allow)
-	t, err := h.client.ScimToken.Query().Where(scimtoken.SecretHash(auth.HashSCIMToken(secret))).Only(allow)
+	// Only what authentication needs: every SCIM request reads its token.
+	t, err := h.client.ScimToken.Query().Where(scimtoken.SecretHash(auth.HashSCIMToken(secret))).
+		Select(scimtoken.FieldAccountID, scimtoken.FieldName, scimtoken.FieldLastUsedAt, scimtoken.FieldRevokedAt).Only(allow)
 	switch {
 	case gen.IsNotFound(err):
 		return nil, unauthorized("the SCIM token is not valid")

@@ -2,13 +2,16 @@ package scim
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 
+	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 	filter "github.com/scim2/filter-parser/v2"
 
@@ -254,6 +257,47 @@ func pageAndTotal[T any](ctx context.Context, p listParams, count func(context.C
 	return rows, n, err
 }
 
+// groupsColumn holds, in a row of a users query, the user's groups as a JSON array
+// of {"id", "name"}. Identity providers look a user up by userName before every
+// change they make; ent's eager loading would read the groups in a statement of its
+// own, a round trip more to a MySQL server for every lookup. The group must be the
+// user's account's, as the privacy rules that loading would apply demand.
+const groupsColumn = "scim_groups"
+
+func selectGroups(s *sql.Selector) {
+	agg := "json_group_array(json_object('id', g.id, 'name', g.name))"
+	if s.Dialect() == dialect.MySQL {
+		agg = "JSON_ARRAYAGG(JSON_OBJECT('id', g.id, 'name', g.name))"
+	}
+	s.AppendSelectExprAs(sql.Raw("(SELECT "+agg+" FROM `group_users` gu JOIN `groups` g ON g.id = gu.group_id"+
+		" WHERE gu.user_id = "+s.C(user.FieldID)+" AND g.account_id = "+s.C(user.FieldAccountID)+")"), groupsColumn)
+}
+
+// selectedGroups reads the groups selectGroups selected with u, ordered by id.
+func selectedGroups(u *gen.User) ([]*gen.Group, error) {
+	v, err := u.Value(groupsColumn)
+	if err != nil {
+		return nil, err
+	}
+	var raw []byte
+	switch v := v.(type) {
+	case nil: // MySQL aggregates no rows to NULL
+		return nil, nil
+	case []byte:
+		raw = v
+	case string:
+		raw = []byte(v)
+	default:
+		return nil, fmt.Errorf("scim: a user's groups came as %T", v)
+	}
+	var groups []*gen.Group
+	if err := json.Unmarshal(raw, &groups); err != nil {
+		return nil, fmt.Errorf("scim: reading a user's groups: %w", err)
+	}
+	slices.SortFunc(groups, func(a, b *gen.Group) int { return cmp.Compare(a.ID, b.ID) })
+	return groups, nil
+}
+
 // list runs a query: the filter as SQL, totalResults counted, one page read in a
 // stable order.
 func (rq *request) list(ctx context.Context, k *kind, p listParams) (map[string]any, error) {
@@ -274,7 +318,7 @@ func (rq *request) list(ctx context.Context, k *kind, p listParams) (map[string]
 		users, n, err := pageAndTotal(ctx, p, q.Clone().Count, func() ([]*gen.User, error) {
 			q.Order(ord).Offset(p.startIndex - 1).Limit(p.count)
 			if proj.wants(k, "groups") {
-				q.WithGroups(func(q *gen.GroupQuery) { q.Select(group.FieldID, group.FieldName).Order(group.ByID()) })
+				q.Modify(selectGroups)
 			}
 			return q.All(ctx)
 		})
@@ -283,7 +327,13 @@ func (rq *request) list(ctx context.Context, k *kind, p listParams) (map[string]
 		}
 		total = n
 		for _, u := range users {
-			resources = append(resources, userResource(rq.base, u, u.Edges.Groups).render(rq.base, k, proj))
+			var groups []*gen.Group
+			if proj.wants(k, "groups") {
+				if groups, err = selectedGroups(u); err != nil {
+					return nil, err
+				}
+			}
+			resources = append(resources, userResource(rq.base, u, groups).render(rq.base, k, proj))
 		}
 	} else {
 		q := rq.c.Group.Query().Where(predicate.Group(where))

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -233,6 +235,61 @@ func TestPaginationSortingAttributes(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestListedGroups: a listed user carries its groups (read with the user, in one
+// statement) exactly as GET /Users/{id} gives them — none, one, several in id
+// order — on both stores, whatever the filter, and without them when excluded.
+func TestListedGroups(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		e := newEnv(t, st)
+		ids := map[string]string{}
+		for _, name := range []string{"none@acme.test", "one@acme.test", "three@acme.test"} {
+			ids[name] = e.call("POST", "/Users", newUser(name, nil)).must(201).str("id")
+		}
+		member := func(names ...string) []any {
+			var out []any
+			for _, n := range names {
+				out = append(out, map[string]any{"value": ids[n]})
+			}
+			return out
+		}
+		// Created in an order other than their names', with a name that needs
+		// escaping in JSON.
+		for _, g := range []struct {
+			name    string
+			members []string
+		}{
+			{"Zeta", []string{"three@acme.test"}},
+			{`Claims "West" \ Team`, []string{"one@acme.test", "three@acme.test"}},
+			{"Alpha", []string{"three@acme.test"}},
+		} {
+			e.call("POST", "/Groups", map[string]any{"schemas": []string{groupURN}, "displayName": g.name, "members": member(g.members...)}).must(201)
+		}
+		for name, want := range map[string][]string{
+			"none@acme.test":  nil,
+			"one@acme.test":   {`Claims "West" \ Team`},
+			"three@acme.test": {"Zeta", `Claims "West" \ Team`, "Alpha"},
+		} {
+			single := e.call("GET", "/Users/"+ids[name], nil).must(200)
+			if got := single.values("groups", "display"); !slices.Equal(got, want) {
+				t.Errorf("GET /Users/{id} of %s: groups %q, want %q", name, got, want)
+			}
+			for _, filter := range []string{`userName eq "` + name + `"`, `userName sw "` + name[:3] + `"`} {
+				list := e.call("GET", "/Users?filter="+url.QueryEscape(filter), nil).must(200)
+				if list.num("totalResults") != 1 {
+					t.Fatalf("%s: %d results", filter, list.num("totalResults"))
+				}
+				if got, want := list.Get("Resources.0.groups"), single.Get("groups"); !reflect.DeepEqual(got, want) {
+					t.Errorf("%s: listed groups %v, read alone %v", filter, got, want)
+				}
+			}
+			excluded := e.call("GET", "/Users?excludedAttributes=groups&filter="+url.QueryEscape(`userName eq "`+name+`"`), nil).must(200)
+			if excluded.Get("Resources.0.groups") != nil || excluded.str("Resources.0.userName") != name {
+				t.Errorf("%s with groups excluded: %v", name, excluded.Get("Resources.0"))
+			}
+		}
+	})
+}
 
 // TestReadsDoNotWaitForWriters: SCIM reads run outside any transaction, so a lookup
 // is answered while another transaction holds SQLite's write lock (a writing
