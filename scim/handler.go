@@ -182,9 +182,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := viewer.NewContext(r.Context(), v)
 	ctx = viewer.WithOperation(ctx, "scim "+r.Method+" "+rt.endpoint)
-	// A write is one transaction. A read runs its one to three statements outside
-	// any transaction: on MySQL its BEGIN and COMMIT are two more round trips (a
-	// lookup by userName took five statements, now three), and on SQLite a writing
+	// A write is one transaction. A read runs its few statements outside any
+	// transaction: on MySQL its BEGIN and COMMIT are two more round trips (a lookup
+	// by userName took five statements, now two), and on SQLite a writing
 	// transaction would queue lookups behind each other. The parts of a read's answer (a
 	// page and its total, a user and its groups) may then come from commits a
 	// moment apart, as each part of a paged list already may (RFC 7644 §3.4.2.4).
