@@ -1,9 +1,7 @@
 package app_test
 
 import (
-	"context"
 	"encoding/json"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -104,18 +102,6 @@ func testSeedAndBench(t *testing.T, dbURL string) {
 	if r := latchkey(t, ctx, cmd("bench", "--url", env.Server.URL, "--account", "nope")...); r.code == 0 || !strings.Contains(r.stderr, "--token") {
 		t.Errorf("bench without a seeded account: exit %d, stderr %q", r.code, r.stderr)
 	}
-}
-
-// asLatchkey, set to 1 in a test binary's environment, makes it latchkey: a command
-// that runs latchkey again as a child (bench --bare runs its bare-server command
-// so) runs this binary, which TestMain hands to app.Main.
-const asLatchkey = "LATCHKEY_TEST_AS_LATCHKEY"
-
-func TestMain(m *testing.M) {
-	if os.Getenv(asLatchkey) == "1" {
-		os.Exit(app.Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
-	}
-	os.Exit(m.Run())
 }
 
 // TestBenchBare runs bench --bare as the README does: it serves the bare stack in a
