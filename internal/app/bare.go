@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -103,4 +104,16 @@ func startBare(ctx context.Context, stderr io.Writer) (url string, stop func(), 
 		return "", nil, fmt.Errorf("bench --bare: the bare stack did not say where it listens (%q, %v)", line, err)
 	}
 	return url, stop, nil
+}
+
+// lockedWriter lets two goroutines write to one writer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

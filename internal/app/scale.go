@@ -64,7 +64,12 @@ func Bench(ctx context.Context, cfg Config, args benchArgs, stdout, progress io.
 	o := bench.Options{URL: args.URL, Token: args.Token, SCIMToken: args.SCIMToken, Duration: args.Duration,
 		Concurrency: args.Concurrency, CanRate: args.CanRate, Ops: args.Ops, Out: stdout, JSON: args.JSON, Progress: progress}
 	if args.Bare {
-		url, stop, err := startBare(ctx, progress)
+		// The bare stack's stderr is copied into progress from a goroutine of
+		// os/exec's when progress is not a file, beside the bench's own lines.
+		if progress != nil {
+			o.Progress = &lockedWriter{w: progress}
+		}
+		url, stop, err := startBare(ctx, o.Progress)
 		if err != nil {
 			return err
 		}
