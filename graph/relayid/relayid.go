@@ -37,9 +37,8 @@ func Decode(s string) (int, error) {
 		return 0, ErrInvalid
 	}
 	id, err := strconv.Atoi(string(raw[len(prefix):]))
-	// Negative ids name rights copied from roles: minus a row id shifted left by 16
-	// bits, plus the right's place (internal/access, copiedGrantID).
-	if err != nil || id == 0 || (id < 0 && -id < 1<<16) {
+	// Negative ids name rights copied from roles (internal/access, copiedGrantID).
+	if err != nil || id == 0 {
 		return 0, ErrInvalid
 	}
 	return id, nil

@@ -9,7 +9,7 @@ import (
 )
 
 func TestEncodeAndMarshalID(t *testing.T) {
-	for _, id := range []int{1, 7, 4294967296, -(3<<16 + 2), math.MaxInt64, math.MinInt64 + 1} {
+	for _, id := range []int{1, 7, 4294967296, -(3<<16 + 2), -1, math.MaxInt64, math.MinInt64 + 1} {
 		want := base64.RawURLEncoding.EncodeToString([]byte("lk:" + strconv.Itoa(id)))
 		if got := Encode(id); got != want {
 			t.Errorf("Encode(%d) = %q, want %q", id, got, want)

@@ -37,16 +37,44 @@ import (
 const copyHoldersSQL = `SELECT uc.user_id FROM user_role_copies uc
 	WHERE uc.role_copy_id IN (SELECT cr.role_copy_id FROM role_copy_rights cr WHERE cr.right_id = ?)`
 
-// copiedGrantID is the id a copied right is listed with: a role copy row per user
-// holds many rights, and each listed grant needs an id of its own. Negative, so it
-// never names a row: the copy's row id and the right's place among the copy's
-// rights (ascending by id). Node resolves it (CopiedGrant).
-func copiedGrantID(userCopyID, index int) int { return -(userCopyID<<16 | index) }
+// A copied right's id names the user's copy row and the right, each by its place
+// in its table's range of ids (ent's universal ids, 1<<32 a table): it stays the
+// same while both exist, whatever else the copy loses (a right deleted from the
+// catalogue). Negative, so it never names a row: minus one, minus the copy row's
+// place shifted left by copiedRightBits, minus the right's place.
+const copiedRightBits = 31
+
+var userCopyIDStart, rightIDStart = idRangeStart(userrolecopy.Table), idRangeStart(right.Table)
+
+func idRangeStart(table string) int {
+	start, ok := gen.IDRangeStart(table)
+	if !ok {
+		panic("access: no id range for table " + table)
+	}
+	return start
+}
+
+// copiedGrantID is the id the right a user holds through a role copy row is
+// listed with.
+func copiedGrantID(userCopyID, rightID int) (int, error) {
+	c, r := userCopyID-userCopyIDStart, rightID-rightIDStart
+	if c < 0 || c >= 1<<32 || r < 0 || r >= 1<<copiedRightBits || (c == 1<<32-1 && r == 1<<copiedRightBits-1) {
+		return 0, fmt.Errorf("access: no copied grant id for copy %d and right %d", userCopyID, rightID)
+	}
+	return -(c<<copiedRightBits | r) - 1, nil
+}
+
+// splitCopiedGrantID returns the copy row and the right a copiedGrantID names.
+func splitCopiedGrantID(id int) (userCopyID, rightID int) {
+	v := -(id + 1)
+	return userCopyIDStart + v>>copiedRightBits, rightIDStart + v&(1<<copiedRightBits-1)
+}
 
 // CopiedGrant is the copied right id names (an id copiedGrantID made), for node():
 // not found unless the caller may see the copy and its user.
 func CopiedGrant(ctx context.Context, c *gen.Client, id int) (*gen.UserGrant, error) {
-	uc, err := c.UserRoleCopy.Query().Where(userrolecopy.ID((-id) >> 16)).Only(ctx)
+	userCopyID, _ := splitCopiedGrantID(id)
+	uc, err := c.UserRoleCopy.Query().Where(userrolecopy.ID(userCopyID)).Only(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +140,6 @@ func copiedGrants(ctx context.Context, c *gen.Client, users []*gen.User, granter
 		if err != nil {
 			return nil, err
 		}
-		index, last := 0, 0
 		for rows.Next() {
 			var userCopy, userID, roleID, rightID int
 			var roleName string
@@ -122,14 +149,12 @@ func copiedGrants(ctx context.Context, c *gen.Client, users []*gen.User, granter
 				rows.Close()
 				return nil, err
 			}
-			if userCopy != last {
-				index, last = 0, userCopy
-			}
-			if index >= 1<<16 { // the ids of its grants would run into the next copy's
+			id, err := copiedGrantID(userCopy, rightID)
+			if err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("role copy %d holds more than %d rights", userCopy, 1<<16)
+				return nil, err
 			}
-			g := &gen.UserGrant{ID: copiedGrantID(userCopy, index), AccountID: v.AccountID, UserID: userID,
+			g := &gen.UserGrant{ID: id, AccountID: v.AccountID, UserID: userID,
 				Kind: enums.GrantAppRight, RightID: &rightID, GrantKey: Grant{Kind: enums.GrantAppRight, RightID: rightID}.Key(),
 				Source: enums.SourceRole, SourceRoleID: &roleID, SourceRoleName: roleName,
 				SourceKey: fmt.Sprintf("ROLE:%d", roleID), GrantedAt: grantedAt}
@@ -138,7 +163,6 @@ func copiedGrants(ctx context.Context, c *gen.Client, users []*gen.User, granter
 				g.GrantedByID = &id
 			}
 			g.Edges.User = byID[userID]
-			index++
 			out[userID] = append(out[userID], g)
 			all = append(all, g)
 		}

@@ -157,3 +157,88 @@ func TestRoleCopies(t *testing.T) {
 		}
 	})
 }
+
+// TestCopiedGrantIDs checks how a copied right's id is made: negative, one per copy
+// row and right, read back as both, and refused where the places do not fit.
+func TestCopiedGrantIDs(t *testing.T) {
+	c0, r0 := access.UserCopyIDStart, access.RightIDStart
+	for _, tt := range []struct {
+		name            string
+		userCopy, right int
+		want            int // 0: refused
+	}{
+		{"the first copy row and right", c0, r0, -1},
+		{"the next right", c0, r0 + 1, -2},
+		{"the next copy row", c0 + 1, r0, -(1<<31 + 1)},
+		{"the last places that fit", c0 + 1<<32 - 1, r0 + 1<<31 - 2, -(1<<63 - 1)},
+		{"the very last places", c0 + 1<<32 - 1, r0 + 1<<31 - 1, 0},
+		{"a copy row past its range", c0 + 1<<32, r0, 0},
+		{"a right past the places", c0, r0 + 1<<31, 0},
+		{"an id below the copy rows", c0 - 1, r0, 0},
+		{"an id below the rights", c0, r0 - 1, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			id, err := access.CopiedGrantID(tt.userCopy, tt.right)
+			if tt.want == 0 {
+				if err == nil {
+					t.Fatalf("CopiedGrantID = %d, want an error", id)
+				}
+				return
+			}
+			if err != nil || id != tt.want {
+				t.Fatalf("CopiedGrantID = %d, %v, want %d", id, err, tt.want)
+			}
+			if uc, r := access.SplitCopiedGrantID(id); uc != tt.userCopy || r != tt.right {
+				t.Fatalf("SplitCopiedGrantID(%d) = %d, %d", id, uc, r)
+			}
+		})
+	}
+}
+
+// TestCopiedGrantIDsStayWhenARightGoes checks that deleting a right from the
+// catalogue, which removes it from every copy, changes the id of no other copied
+// right: each id still resolves to the same grant, and the deleted right's to none.
+func TestCopiedGrantIDsStayWhenARightGoes(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		c := st.Client
+		ctx := newAccount(t, c, "acme")
+		jane := newUser(t, ctx, c, "jane")
+		rights := map[string]int{}
+		for _, key := range []string{"copy.a", "copy.b", "copy.c"} {
+			r, err := access.CreateRight(ctx, c, access.CreateRightInput{Key: key, Name: key, Kind: "READ"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rights[key] = r.ID
+		}
+		role, err := access.CreateRole(ctx, c, access.CreateRoleInput{Name: "Copier", Rights: []string{"copy.a", "copy.b", "copy.c"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := access.ApplyRoleTo(ctx, c, access.One(jane.ID), role.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		before := directGrants(t, ctx, c, jane)
+		if len(before) != 3 {
+			t.Fatalf("jane's direct grants: %v", before)
+		}
+		// The right first in the copy goes: the others' places in it change.
+		if err := access.DeleteRight(ctx, c, rights["copy.a"]); err != nil {
+			t.Fatal(err)
+		}
+		after := directGrants(t, ctx, c, jane)
+		for _, key := range []string{"copy.b", "copy.c"} {
+			was, is := before[key], after[key]
+			if len(was) != 1 || len(is) != 1 || was[0].ID >= 0 || is[0].ID != was[0].ID {
+				t.Fatalf("%s: id before %v, after %v", key, was, is)
+			}
+			n, err := access.Noder(ctx, c, was[0].ID)
+			if g, ok := n.(*gen.UserGrant); err != nil || !ok || g.RightID == nil || *g.RightID != rights[key] {
+				t.Fatalf("node(%s's id) = %+v, %v", key, n, err)
+			}
+		}
+		if n, err := access.Noder(ctx, c, before["copy.a"][0].ID); !gen.IsNotFound(err) {
+			t.Fatalf("node(the deleted right's id) = %+v, %v, want not found", n, err)
+		}
+	})
+}

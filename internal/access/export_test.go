@@ -22,3 +22,11 @@ func SetChunkSize(n int) (restore func()) {
 	chunkSize = n
 	return func() { chunkSize = was }
 }
+
+// CopiedGrantID and SplitCopiedGrantID expose how a copied right's id is made.
+var (
+	CopiedGrantID      = copiedGrantID
+	SplitCopiedGrantID = splitCopiedGrantID
+	UserCopyIDStart    = userCopyIDStart
+	RightIDStart       = rightIDStart
+)

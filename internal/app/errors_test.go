@@ -141,7 +141,7 @@ func TestErrors(t *testing.T) {
 			{"updateUser garbage id variables", `mutation($in: UpdateUserInput!) { updateUser(input: $in) { user { id } } }`, map[string]any{"in": map[string]any{"id": "%%%", "title": "X"}}, "BAD_USER_INPUT", "id", "updateUser"},
 			{"id of letters", `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": b64("lk:abc")}, "BAD_USER_INPUT", "id", "node"},
 			{"id of zero", `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": b64("lk:0")}, "BAD_USER_INPUT", "id", "node"},
-			{"id negative", `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": b64("lk:-7")}, "BAD_USER_INPUT", "id", "node"},
+			{"id past 64 bits", `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": b64("lk:9223372036854775808")}, "BAD_USER_INPUT", "id", "node"},
 			{"id without prefix", `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": b64("42")}, "BAD_USER_INPUT", "id", "node"},
 			{"member ids garbage", `mutation($g: ID!) { addGroupMembers(input: {groupId: $g, userIds: ["junk"]}) { group { id } } }`, map[string]any{"g": claims}, "BAD_USER_INPUT", "userIds", "addGroupMembers"},
 			{"garbage cursor", `query { users(after: "junk") { totalCount } }`, nil, "BAD_USER_INPUT", "after", "users"},
