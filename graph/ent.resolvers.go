@@ -10,7 +10,6 @@ import (
 	"latchkey/ent"
 	"latchkey/graph/generated"
 	"latchkey/internal/access"
-	"slices"
 
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
@@ -23,22 +22,14 @@ func (r *queryResolver) Node(ctx context.Context, id int) (ent.Noder, error) {
 
 // Nodes is the resolver for the nodes field.
 func (r *queryResolver) Nodes(ctx context.Context, ids []int) ([]ent.Noder, error) {
-	c := r.db(ctx)
-	if !slices.ContainsFunc(ids, access.IsCopiedGrantID) {
-		return c.Noders(ctx, ids)
-	}
-	// Rights copied from roles have ids of their own (access.CopiedGrant): each id
-	// is resolved alone, a miss reported at its place as ent reports one.
-	out := make([]ent.Noder, len(ids))
-	for i, id := range ids {
-		n, err := access.Noder(ctx, c, id)
+	nodes, errs := access.Noders(ctx, r.db(ctx), ids)
+	// A miss is reported at its place in the list, as ent's Noders reports one.
+	for i, err := range errs {
 		if err != nil {
 			graphql.AddError(graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i)), err)
-			continue
 		}
-		out[i] = n
 	}
-	return out, nil
+	return nodes, nil
 }
 
 // APIClients is the resolver for the apiClients field.

@@ -13,6 +13,7 @@ import (
 
 	"entgo.io/ent/dialect"
 
+	"latchkey/graph/relayid"
 	"latchkey/internal/app"
 	"latchkey/internal/app/apptest"
 	"latchkey/internal/store"
@@ -413,4 +414,68 @@ func column(t *testing.T, db *sql.DB, i int, query string, args ...any) []string
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestNodesQueryCount checks that nodes(ids) costs the same statements however many
+// of its ids it resolves, rights copied from roles (ids of their own) and stored
+// records alike, and that each resolves at its place.
+func TestNodesQueryCount(t *testing.T) {
+	var stmts statements
+	storetest.EachWith(t, []store.Option{store.WithDriver(stmts.driver)}, func(t *testing.T, st *store.Store) {
+		env := apptest.New(t, st, app.Config{})
+		c, _ := env.Bootstrap("acme", "admin@acme.test")
+		role := c.Must(`mutation { createRole(input: {name: "Viewing", rights: ["reports.view", "audit.view"]}) { role { id } } }`, nil).String("createRole.role.id")
+		var users []string
+		// ids lists, for each of the first n users, the user and the rights copied to
+		// them from the role, with what each id must resolve to.
+		ids := func(n int) (ids, want []string) {
+			for len(users) < n {
+				u := c.Must(`mutation($n: String!) { createUser(input: {userName: $n, email: "x@acme.test"}) { user { id } } }`,
+					map[string]any{"n": fmt.Sprintf("user%03d", len(users))}).String("createUser.user.id")
+				c.Must(`mutation($u: ID!, $r: ID!) { applyRole(input: {userId: $u, roleId: $r}) { affectedCount } }`, map[string]any{"u": u, "r": role})
+				users = append(users, u)
+			}
+			for _, u := range users[:n] {
+				r := c.Must(`query($u: ID!) { node(id: $u) { ... on User { userName grants { id source right { key } } } } }`, map[string]any{"u": u})
+				ids, want = append(ids, u), append(want, r.String("node.userName"))
+				for _, g := range r.List("node.grants") {
+					g := g.(map[string]any)
+					if id, err := relayid.Decode(g["id"].(string)); err != nil || id >= 0 || g["source"] != "ROLE" {
+						t.Fatalf("%s's grant %v is not a copied right", r.String("node.userName"), g)
+					}
+					ids, want = append(ids, g["id"].(string)), append(want, g["right"].(map[string]any)["key"].(string)+" of "+r.String("node.userName"))
+				}
+			}
+			return ids, want
+		}
+		const query = `query($ids: [ID!]!) { nodes(ids: $ids) { id ... on User { userName } ... on UserGrant { right { key } user { userName } } } }`
+		counts := map[int]int{}
+		for _, size := range []int{3, 9} {
+			ids, want := ids(size)
+			if len(ids) != 3*size {
+				t.Fatalf("size %d: %d ids, want the user and two copied rights each", size, len(ids))
+			}
+			var r *apptest.Response
+			counts[size], _ = stmts.measure(func() { r = c.Must(query, map[string]any{"ids": ids}) })
+			got := r.List("nodes")
+			if len(got) != len(ids) {
+				t.Fatalf("nodes: %d answers for %d ids", len(got), len(ids))
+			}
+			for i, n := range got {
+				n, _ := n.(map[string]any)
+				var is string
+				if name, ok := n["userName"].(string); ok {
+					is = name
+				} else if right, ok := n["right"].(map[string]any); ok {
+					is = right["key"].(string) + " of " + n["user"].(map[string]any)["userName"].(string)
+				}
+				if n == nil || n["id"] != ids[i] || is != want[i] {
+					t.Errorf("nodes[%d] = %v, want %s", i, n, want[i])
+				}
+			}
+		}
+		if counts[3] != counts[9] {
+			t.Errorf("nodes: statements grow with the ids: %v", counts)
+		}
+	})
 }
