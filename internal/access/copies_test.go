@@ -242,3 +242,70 @@ func TestCopiedGrantIDsStayWhenARightGoes(t *testing.T) {
 		}
 	})
 }
+
+// TestUnheldCopiesGo checks that no role copy stays once no user holds it: not
+// after an application that reached nobody new, nor after its last holder's
+// revocation, nor after its last holder's deletion. A copy still held stays.
+func TestUnheldCopiesGo(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		c := st.Client
+		ctx := newAccount(t, c, "acme")
+		jane, joe := newUser(t, ctx, c, "jane"), newUser(t, ctx, c, "joe")
+		for _, key := range []string{"copy.a", "copy.b"} {
+			if _, err := access.CreateRight(ctx, c, access.CreateRightInput{Key: key, Name: key, Kind: "READ"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r, err := access.CreateRole(ctx, c, access.CreateRoleInput{Name: "Copier", Rights: []string{"copy.a", "copy.b"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		copies := func(step string, want int) {
+			t.Helper()
+			if n, err := c.RoleCopy.Query().Count(ctx); err != nil || n != want {
+				t.Fatalf("%s: %d role copies, %v; want %d", step, n, err, want)
+			}
+		}
+		both := access.UserSelection{UserIDs: []int{jane.ID, joe.ID}}
+		if _, err := access.ApplyRoleTo(ctx, c, both, r.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		copies("applied to both", 1)
+		if _, err := access.ReapplyRole(ctx, c, r.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		copies("re-applied to its holders, who hold it all", 1)
+
+		// Jane lets go of the copy (revoking a turns it into rows for b); joe holds it.
+		key := "copy.a"
+		if _, err := access.RevokeRights(ctx, c, access.One(jane.ID), []access.GrantInput{{Right: &key}}, false); err != nil {
+			t.Fatal(err)
+		}
+		copies("revoked from one of two holders", 1)
+		if held := directGrants(t, ctx, c, joe); len(held) != 2 {
+			t.Fatalf("joe after jane's revocation: %v", held)
+		}
+		if _, err := access.DeleteUsers(ctx, c, access.One(joe.ID), false); err != nil {
+			t.Fatal(err)
+		}
+		copies("its last holder deleted", 0)
+		if n, err := c.UserRoleCopy.Query().Count(ctx); err != nil || n != 0 {
+			t.Fatalf("user role copies left: %d, %v", n, err)
+		}
+
+		// A copy held by one user goes with that user's revocation.
+		if _, err := access.ApplyRoleTo(ctx, c, access.One(jane.ID), r.ID, false); err != nil {
+			t.Fatal(err)
+		}
+		copies("applied to jane again (she lacks a)", 1)
+		key = "copy.b"
+		if _, err := access.RevokeRights(ctx, c, access.One(jane.ID), []access.GrantInput{{Right: &key}}, false); err != nil {
+			t.Fatal(err)
+		}
+		copies("revoked from its only holder", 0)
+		held := directGrants(t, ctx, c, jane)
+		if len(held) != 1 || len(held["copy.a"]) != 1 || held["copy.a"][0].ID < 0 || held["copy.a"][0].SourceRoleName != "Copier" {
+			t.Fatalf("jane after the revocation: %v", held)
+		}
+	})
+}

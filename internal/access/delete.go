@@ -29,13 +29,17 @@ func DeleteUsers(ctx context.Context, c *gen.Client, sel UserSelection, dryRun b
 	}
 	r := everything
 	r.deletes = true
-	return operation(ctx, c, "delete_users", users, r, dryRun, nil, user.IDGT(0), func(_ *sqlSet, _ time.Time) error {
+	return operation(ctx, c, "delete_users", users, r, dryRun, nil, user.IDGT(0), func(s *sqlSet, _ time.Time) error {
+		held, err := s.heldCopies(ctx, users, "1 = 1", nil)
+		if err != nil {
+			return err
+		}
 		for _, chunk := range chunks(users) {
 			if err := deleteChunk(ctx, c, chunk); err != nil {
 				return err
 			}
 		}
-		return nil
+		return s.dropUnheldCopies(ctx, held)
 	})
 }
 

@@ -181,10 +181,54 @@ func (s *sqlSet) copyRoleRights(ctx context.Context, users []int, r *gen.Role, g
 			placeholders(len(covering)) + `))`
 	}
 	copies := s.insertIgnoring("user_role_copies", "account_id, user_id, role_copy_id", sel, "user_id")
-	if _, err := s.exec(ctx, users, copies, []any{s.accountID, copyID, s.accountID}, covering); err != nil {
+	reached, err := s.exec(ctx, users, copies, []any{s.accountID, copyID, s.accountID}, covering)
+	if err != nil {
 		return err
 	}
+	if reached == 0 { // every user held it already: the copy would be held by none
+		if err := s.dropUnheldCopies(ctx, []int{int(copyID)}); err != nil {
+			return err
+		}
+	}
 	return s.link(ctx, users, "user_roles", "role_id", r.ID)
+}
+
+// heldCopies returns the role copies the users hold, of those the condition on
+// role_copy_id (with its arguments) selects: a plain read, so it locks nothing.
+func (s *sqlSet) heldCopies(ctx context.Context, users []int, cond string, condArgs []any) ([]int, error) {
+	seen := map[int]bool{}
+	var out []int
+	for _, chunk := range chunks(users) {
+		in, args := idList(s.dialect, chunk)
+		err := scanPairs(ctx, s.c, `SELECT DISTINCT role_copy_id, 0 FROM user_role_copies WHERE account_id = ? AND user_id IN `+in+` AND `+cond,
+			append(append([]any{s.accountID}, args...), condArgs...), func(id, _ int64, _ sql.NullInt64) {
+				if !seen[int(id)] {
+					seen[int(id)] = true
+					out = append(out, int(id))
+				}
+			})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// dropUnheldCopies deletes those of the role copies no user holds any more, with
+// their rights: a copy is read only through the users holding it, and an unheld
+// one would only lengthen every later application's search for covering copies.
+// Given by id (heldCopies, read before the users let go), so the statement locks
+// those rows only.
+func (s *sqlSet) dropUnheldCopies(ctx context.Context, copyIDs []int) error {
+	for _, chunk := range chunks(copyIDs) {
+		in, args := idList(s.dialect, chunk)
+		if _, err := s.c.ExecContext(ctx, `DELETE FROM role_copies WHERE account_id = ? AND id IN `+in+`
+			AND NOT EXISTS (SELECT 1 FROM user_role_copies uc WHERE uc.role_copy_id = role_copies.id)`,
+			append([]any{s.accountID}, args...)...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // removeGrants deletes the users' direct grants with the given keys, by every source.
@@ -214,8 +258,15 @@ func (s *sqlSet) removeGrants(ctx context.Context, users []int, keys []string) e
 			return err
 		}
 		gone, _ := copiesWithRights("role_copy_id", rightIDs)
+		left, err := s.heldCopies(ctx, users, gone, cargs)
+		if err != nil {
+			return err
+		}
 		if _, err := s.exec(ctx, users, `DELETE FROM user_role_copies WHERE account_id = ? AND user_id IN %s AND `+gone,
 			[]any{s.accountID}, cargs); err != nil {
+			return err
+		}
+		if err := s.dropUnheldCopies(ctx, left); err != nil {
 			return err
 		}
 	}
