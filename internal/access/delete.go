@@ -30,7 +30,7 @@ func DeleteUsers(ctx context.Context, c *gen.Client, sel UserSelection, dryRun b
 	r := everything
 	r.deletes = true
 	return operation(ctx, c, "delete_users", users, r, dryRun, nil, user.IDGT(0), func(s *sqlSet, _ time.Time) error {
-		held, err := s.heldCopies(ctx, users, "1 = 1", nil)
+		held, err := s.heldCopies(ctx, users, "", nil)
 		if err != nil {
 			return err
 		}

@@ -193,14 +193,18 @@ func (s *sqlSet) copyRoleRights(ctx context.Context, users []int, r *gen.Role, g
 	return s.link(ctx, users, "user_roles", "role_id", r.ID)
 }
 
-// heldCopies returns the role copies the users hold, of those the condition on
-// role_copy_id (with its arguments) selects: a plain read, so it locks nothing.
+// heldCopies returns the role copies the users hold, or (with a condition on
+// role_copy_id and its arguments) those of them it selects: a plain read, so it
+// locks nothing.
 func (s *sqlSet) heldCopies(ctx context.Context, users []int, cond string, condArgs []any) ([]int, error) {
+	if cond != "" {
+		cond = " AND " + cond
+	}
 	seen := map[int]bool{}
 	var out []int
 	for _, chunk := range chunks(users) {
 		in, args := idList(s.dialect, chunk)
-		err := scanPairs(ctx, s.c, `SELECT DISTINCT role_copy_id, 0 FROM user_role_copies WHERE account_id = ? AND user_id IN `+in+` AND `+cond,
+		err := scanPairs(ctx, s.c, `SELECT DISTINCT role_copy_id, 0 FROM user_role_copies WHERE account_id = ? AND user_id IN `+in+cond,
 			append(append([]any{s.accountID}, args...), condArgs...), func(id, _ int64, _ sql.NullInt64) {
 				if !seen[int(id)] {
 					seen[int(id)] = true
@@ -218,7 +222,7 @@ func (s *sqlSet) heldCopies(ctx context.Context, users []int, cond string, condA
 // their rights: a copy is read only through the users holding it, and an unheld
 // one would only lengthen every later application's search for covering copies.
 // Given by id (heldCopies, read before the users let go), so the statement locks
-// those rows only.
+// those copies and the entries it probes, not every copy of the account.
 func (s *sqlSet) dropUnheldCopies(ctx context.Context, copyIDs []int) error {
 	for _, chunk := range chunks(copyIDs) {
 		in, args := idList(s.dialect, chunk)
