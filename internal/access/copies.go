@@ -108,7 +108,7 @@ func copiedGrantsByID(ctx context.Context, c *gen.Client, ids []int) (map[int]*g
 
 // Noder resolves node(id): a copied right by its own id, every other record by ent.
 func Noder(ctx context.Context, c *gen.Client, id int) (gen.Noder, error) {
-	if !IsCopiedGrantID(id) {
+	if !isCopiedGrantID(id) {
 		return c.Noder(ctx, id)
 	}
 	nodes, errs := Noders(ctx, c, []int{id})
@@ -122,7 +122,7 @@ func Noders(ctx context.Context, c *gen.Client, ids []int) ([]gen.Noder, []error
 	nodes, errs := make([]gen.Noder, len(ids)), make([]error, len(ids))
 	var stored, copied []int
 	for _, id := range ids {
-		if IsCopiedGrantID(id) {
+		if isCopiedGrantID(id) {
 			copied = append(copied, id)
 		} else {
 			stored = append(stored, id)
@@ -141,7 +141,7 @@ func Noders(ctx context.Context, c *gen.Client, ids []int) ([]gen.Noder, []error
 	next := 0 // the place of ids[i] among the stored ones
 	for i, id := range ids {
 		switch g := found[id]; {
-		case !IsCopiedGrantID(id):
+		case !isCopiedGrantID(id):
 			nodes[i], errs[i] = storedNodes[next], storedErrs[next]
 			next++
 		case copiedErr != nil:
@@ -155,8 +155,8 @@ func Noders(ctx context.Context, c *gen.Client, ids []int) ([]gen.Noder, []error
 	return nodes, errs
 }
 
-// IsCopiedGrantID reports whether id names a right copied from a role.
-func IsCopiedGrantID(id int) bool { return id < 0 }
+// isCopiedGrantID reports whether id names a right copied from a role.
+func isCopiedGrantID(id int) bool { return id < 0 }
 
 // copiedGrants returns the rights the users hold through role copies, per user id,
 // as grants with source ROLE, their user edge set. With granters, their granter
